@@ -1,0 +1,62 @@
+"""The care registry: who is cared for and who cares.
+
+Owns organisations (municipalities, health institutions), care teams whose members come
+from several organisations, staff users and their roles, residents with their language,
+time zone and contacts, and the append-only access log. Also owns the storage primitives
+every domain shares (UTC timestamps, id types) and secret hashing (argon2).
+"""
+
+from care.errors import CareError, DuplicateError, NotFoundError
+from care.models import (
+    AccessLogEntry,
+    CareTeam,
+    Contact,
+    Organisation,
+    OrganisationKind,
+    Resident,
+    ResidentTeam,
+    StaffRole,
+    StaffUser,
+    TeamMembership,
+)
+from care.registry import add_staff_user, ensure_organisation, get_resident
+from care.secrets import hash_machine_secret, hash_secret, new_secret, verify_secret
+from care.storage import BigIntId, UTCDateTime, utcnow
+
+MODELS = (
+    Organisation,
+    CareTeam,
+    StaffUser,
+    TeamMembership,
+    Resident,
+    ResidentTeam,
+    Contact,
+    AccessLogEntry,
+)
+
+__all__ = [
+    "MODELS",
+    "AccessLogEntry",
+    "BigIntId",
+    "CareError",
+    "CareTeam",
+    "Contact",
+    "DuplicateError",
+    "NotFoundError",
+    "Organisation",
+    "OrganisationKind",
+    "Resident",
+    "ResidentTeam",
+    "StaffRole",
+    "StaffUser",
+    "TeamMembership",
+    "UTCDateTime",
+    "add_staff_user",
+    "ensure_organisation",
+    "get_resident",
+    "hash_machine_secret",
+    "hash_secret",
+    "new_secret",
+    "utcnow",
+    "verify_secret",
+]

@@ -1,0 +1,51 @@
+"""Devices in residents' homes and the MQTT link to them.
+
+Owns the MQTT topic contract v1, the device registry with provisioning and hashed
+credentials, the embedded broker, and the storage of readings, events and dead letters.
+Never decides what is an alert.
+"""
+
+from devices.embedded_broker import EmbeddedBroker, read_broker_address
+from devices.errors import (
+    BrokerStartError,
+    DevicesError,
+    MqttUnavailableError,
+    UnknownDeviceError,
+)
+from devices.models import (
+    EXPECTED_INTERVAL_S,
+    DeadLetter,
+    Device,
+    DeviceKind,
+    Event,
+    Reading,
+)
+from devices.mqtt import InboundMessage, MqttEndpoint, MqttLink
+from devices.registry import ProvisionedDevice, provision_device, revoke_device
+from devices.topics import SERVICE_USERNAME, device_topic
+
+MODELS = (Device, Reading, Event, DeadLetter)
+
+__all__ = [
+    "EXPECTED_INTERVAL_S",
+    "MODELS",
+    "SERVICE_USERNAME",
+    "BrokerStartError",
+    "DeadLetter",
+    "Device",
+    "DeviceKind",
+    "DevicesError",
+    "EmbeddedBroker",
+    "Event",
+    "InboundMessage",
+    "MqttEndpoint",
+    "MqttLink",
+    "MqttUnavailableError",
+    "ProvisionedDevice",
+    "Reading",
+    "UnknownDeviceError",
+    "device_topic",
+    "provision_device",
+    "read_broker_address",
+    "revoke_device",
+]

@@ -1,0 +1,14 @@
+"""The web side: Litestar controllers, Jinja2 templates, static assets.
+
+Owns the staff console and the senior's tablet pages, their i18n catalogues and staff
+authentication. Holds no business rules: it calls the domains' services.
+"""
+
+from litestar.static_files import create_static_files_router
+
+from web.pages import index
+from web.templating import STATIC_DIR, template_config
+
+ROUTE_HANDLERS = [index, create_static_files_router(path="/static", directories=[STATIC_DIR])]
+
+__all__ = ["ROUTE_HANDLERS", "template_config"]

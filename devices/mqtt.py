@@ -1,0 +1,224 @@
+"""The MQTT link: one paho-mqtt client behind a small boundary.
+
+paho runs its network loop on its own thread and reconnects with backoff by itself; its
+callbacks only hand messages to the asyncio event loop (``call_soon_threadsafe``), never
+touch the database. Messages are acknowledged to the broker manually, by the consumer,
+once what they carry is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.properties import Properties
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
+
+from devices.errors import MqttUnavailableError
+
+log = logging.getLogger(__name__)
+
+# A persistent session outlives an hour of downtime, so QoS 1 messages wait in the broker.
+SESSION_EXPIRY_S = 24 * 3600
+
+
+@dataclass(frozen=True)
+class MqttEndpoint:
+    """Where the broker is and how to log in."""
+
+    host: str
+    port: int = 1883
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+
+    @classmethod
+    def from_url(cls, url: str) -> MqttEndpoint:
+        """Parse ``mqtt://user:password@host:port`` (``mqtts://`` for TLS)."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl") or not parts.hostname:
+            raise MqttUnavailableError(
+                f"not an MQTT URL: {url!r} (expected mqtt://user:password@host:1883)"
+            )
+        tls = parts.scheme in ("mqtts", "ssl")
+        return cls(
+            host=parts.hostname,
+            port=parts.port or (8883 if tls else 1883),
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            tls=tls,
+        )
+
+    def describe(self) -> str:
+        """host:port, without credentials, for logs and /readyz."""
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """One message received from the broker, waiting to be acknowledged by its consumer."""
+
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+    mid: int
+
+
+MessageHandler = Callable[[InboundMessage], None]
+
+
+def _protocol(name: str) -> MQTTProtocolVersion:
+    """paho's protocol constant for "5" or "3.1.1"."""
+    return MQTTProtocolVersion.MQTTv5 if name == "5" else MQTTProtocolVersion.MQTTv311
+
+
+class MqttLink:
+    """A supervised connection to the broker with a persistent session and manual acks."""
+
+    def __init__(
+        self,
+        endpoint: MqttEndpoint,
+        *,
+        client_id: str,
+        protocol: str = "5",
+        subscriptions: tuple[tuple[str, int], ...] = (),
+        on_message: MessageHandler | None = None,
+    ) -> None:
+        """Prepare a client; nothing connects before ``start``."""
+        self.endpoint = endpoint
+        self.client_id = client_id
+        self.protocol = protocol
+        self.subscriptions = subscriptions
+        self._on_message = on_message
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._connected = asyncio.Event()
+        self._client: paho.Client | None = None
+        self.last_error: str | None = "not started"
+
+    @property
+    def connected(self) -> bool:
+        """True while the client holds a connection to the broker."""
+        return self._client is not None and self._client.is_connected()
+
+    def _build_client(self) -> paho.Client:
+        """A paho client for the chosen protocol with a persistent session."""
+        version = _protocol(self.protocol)
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=version,
+            clean_session=False if version != MQTTProtocolVersion.MQTTv5 else None,
+            reconnect_on_failure=True,
+        )
+        if self.endpoint.username:
+            client.username_pw_set(self.endpoint.username, self.endpoint.password)
+        if self.endpoint.tls:
+            client.tls_set_context(ssl.create_default_context())
+        client.manual_ack_set(True)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        # Unacknowledged QoS 1 messages the broker may have in flight to us at once: the
+        # bound that turns a slow consumer into backpressure held by the broker.
+        client.max_inflight_messages_set(1000)
+        client.on_connect = self._paho_on_connect
+        client.on_disconnect = self._paho_on_disconnect
+        client.on_message = self._paho_on_message
+        return client
+
+    def _connect_properties(self) -> Properties | None:
+        """MQTT 5 CONNECT properties: keep the session for a day."""
+        if self.protocol != "5":
+            return None
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = SESSION_EXPIRY_S
+        return properties
+
+    async def start(self, wait_s: float = 10.0) -> None:
+        """Connect in the background; wait up to ``wait_s`` for the first connection."""
+        self._loop = asyncio.get_running_loop()
+        self._client = self._build_client()
+        self._client.connect_async(
+            self.endpoint.host,
+            self.endpoint.port,
+            keepalive=30,
+            clean_start=False if self.protocol == "5" else paho.MQTT_CLEAN_START_FIRST_ONLY,
+            properties=self._connect_properties(),
+        )
+        self._client.loop_start()
+        try:
+            await asyncio.wait_for(self._connected.wait(), wait_s)
+        except TimeoutError:
+            log.warning(
+                "MQTT broker %s not reachable yet (%s); retrying in the background",
+                self.endpoint.describe(),
+                self.last_error,
+            )
+
+    async def stop(self) -> None:
+        """Disconnect and stop paho's thread."""
+        client, self._client = self._client, None
+        if client is None:
+            return
+        client.disconnect()
+        await asyncio.to_thread(client.loop_stop)
+
+    def publish(self, topic: str, payload: bytes | str, *, qos: int = 1, retain: bool = False) -> None:
+        """Queue a message for the broker; paho sends it (again after a reconnect, QoS 1)."""
+        if self._client is None:
+            raise MqttUnavailableError("the MQTT link is not started")
+        self._client.publish(topic, payload, qos=qos, retain=retain)
+
+    def ack(self, message: InboundMessage) -> None:
+        """Acknowledge a QoS 1 message to the broker, after its content is committed."""
+        if self._client is not None and message.qos > 0:
+            self._client.ack(message.mid, message.qos)
+
+    # paho's thread from here on: hand over to the loop, nothing else.
+
+    def _paho_on_connect(
+        self, client: paho.Client, _userdata: Any, flags: Any, reason: ReasonCode, _props: Any
+    ) -> None:
+        """Subscribe again on every connect (the session may be new)."""
+        if reason.is_failure:
+            self.last_error = f"connection refused: {reason}"
+            log.warning("MQTT broker %s refused us: %s", self.endpoint.describe(), reason)
+            return
+        self.last_error = None
+        for topic, qos in self.subscriptions:
+            client.subscribe(topic, qos)
+        log.info(
+            "connected to MQTT broker %s (session present: %s)",
+            self.endpoint.describe(),
+            getattr(flags, "session_present", None),
+        )
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._connected.set)
+
+    def _paho_on_disconnect(
+        self, _client: paho.Client, _userdata: Any, _flags: Any, reason: ReasonCode, _props: Any
+    ) -> None:
+        """Record why the link dropped; paho reconnects by itself."""
+        self.last_error = f"disconnected: {reason}"
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._connected.clear)
+        if self._client is not None:
+            log.warning("lost MQTT broker %s: %s", self.endpoint.describe(), reason)
+
+    def _paho_on_message(self, _client: paho.Client, _userdata: Any, msg: paho.MQTTMessage) -> None:
+        """Hand the message to the event loop."""
+        message = InboundMessage(
+            topic=msg.topic, payload=bytes(msg.payload), qos=msg.qos, retain=bool(msg.retain),
+            mid=msg.mid,
+        )
+        if self._on_message is None or self._loop is None:
+            self.ack(message)
+            return
+        self._loop.call_soon_threadsafe(self._on_message, message)

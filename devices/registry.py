@@ -1,0 +1,63 @@
+"""Provisioning and revoking devices."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from care import get_resident, hash_machine_secret, new_secret, utcnow
+from devices.errors import UnknownDeviceError
+from devices.models import EXPECTED_INTERVAL_S, Device, DeviceKind
+
+
+@dataclass(frozen=True)
+class ProvisionedDevice:
+    """A new device and its secret, which is shown once and stored only hashed."""
+
+    device: Device
+    secret: str
+
+
+def new_device_id(kind: DeviceKind) -> str:
+    """A random, readable device id such as ``scale-3f9a1c2b7d``."""
+    short = kind.value.split("_")[0]
+    return f"{short}-{secrets.token_hex(5)}"
+
+
+async def provision_device(
+    session: AsyncSession,
+    *,
+    kind: DeviceKind,
+    resident_id: int | None,
+    label: str = "",
+    device_id: str | None = None,
+) -> ProvisionedDevice:
+    """Register a device for a resident with a fresh random secret."""
+    if resident_id is not None:
+        await get_resident(session, resident_id)
+    secret = new_secret()
+    device = Device(
+        id=device_id or new_device_id(kind),
+        kind=kind,
+        resident_id=resident_id,
+        label=label,
+        secret_hash=hash_machine_secret(secret),
+        expected_interval_s=EXPECTED_INTERVAL_S[kind],
+    )
+    session.add(device)
+    await session.flush()
+    return ProvisionedDevice(device=device, secret=secret)
+
+
+async def revoke_device(session: AsyncSession, device_id: str) -> Device:
+    """End a device's access: its secret no longer opens the broker."""
+    device = await session.get(Device, device_id)
+    if device is None:
+        raise UnknownDeviceError(f"no device has id {device_id!r}")
+    if device.revoked_at is None:
+        device.revoked_at = utcnow()
+        device.online = False
+        session.add(device)
+    return device

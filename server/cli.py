@@ -1,0 +1,313 @@
+"""The ``vaki`` command: serve, demo data, database migrations, staff and devices."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import json
+import socket
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+import uvicorn
+from alembic import command
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+import care
+import devices
+from server.app import create_app
+from server.db import (
+    alembic_config,
+    check_database,
+    create_engine,
+    current_revision,
+    describe_url,
+    head_revision,
+    session_factory,
+    upgrade_database,
+)
+from server.demo import DemoWorld, load_demo_world
+from server.errors import PortInUseError, StartupError
+from server.logging import configure_logging
+from server.settings import Settings
+
+T = TypeVar("T")
+
+cli = typer.Typer(
+    name="vaki",
+    help="Vaki: telehealth and welfare technology for people aged 60+ living at home.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_cli = typer.Typer(help="Database schema: migrate and check.", no_args_is_help=True)
+user_cli = typer.Typer(help="Staff logins.", no_args_is_help=True)
+device_cli = typer.Typer(help="Devices in residents' homes.", no_args_is_help=True)
+cli.add_typer(db_cli, name="db")
+cli.add_typer(user_cli, name="user")
+cli.add_typer(device_cli, name="device")
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    """Print one line to stderr and return the exit to raise."""
+    typer.echo(f"vaki: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _settings() -> Settings:
+    """Load settings once, from the environment and ``.env``."""
+    try:
+        return Settings()
+    except ValueError as err:
+        raise _fail(f"invalid configuration: {err}") from err
+
+
+def _run_with_database(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Check the database, migrate it, and run ``work`` in one committed session."""
+
+    async def run() -> T:
+        await check_database(settings.effective_database_url)
+        engine = create_engine(settings.effective_database_url)
+        try:
+            await upgrade_database(engine)
+            async with session_factory(engine)() as session:
+                result = await work(session)
+                await session.commit()
+                return result
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except StartupError as err:
+        raise _fail(str(err)) from err
+    except care.CareError as err:
+        raise _fail(str(err)) from err
+    except devices.DevicesError as err:
+        raise _fail(str(err)) from err
+
+
+def bind_http_socket(host: str, port: int) -> socket.socket:
+    """Bind the HTTP port now, so a busy port is one clear error and never a race."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as err:
+        sock.close()
+        if err.errno == errno.EADDRINUSE:
+            raise PortInUseError(
+                f"port {port} on {host} is already in use by another program",
+                setting="VAKI_HTTP_PORT",
+            ) from err
+        raise PortInUseError(
+            f"cannot listen on {host}:{port}: {err.strerror}", setting="VAKI_HTTP_HOST"
+        ) from err
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _print_world(world: DemoWorld, as_json: bool) -> None:
+    """Show the demo logins (and device secrets in JSON)."""
+    if as_json:
+        typer.echo(json.dumps(world.to_dict(), ensure_ascii=False))
+        return
+    typer.echo(f"Demo world: {len(world.residents)} residents. Staff logins:")
+    for login in world.staff:
+        typer.echo(
+            f"  {login.username:<8} {login.password:<14} {login.role:<17} {login.organisation}"
+        )
+
+
+@cli.command()
+def serve(
+    demo: Annotated[bool, typer.Option("--demo", help="Load the demo world first.")] = False,
+    host: Annotated[str | None, typer.Option(help="Override VAKI_HTTP_HOST.")] = None,
+    port: Annotated[int | None, typer.Option(help="Override VAKI_HTTP_PORT.")] = None,
+) -> None:
+    """Run the service: web pages, API, MQTT ingestion and the scheduler."""
+    settings = _settings()
+    if host is not None:
+        settings.http_host = host
+    if port is not None:
+        settings.http_port = port
+    configure_logging(settings)
+    try:
+        sock = bind_http_socket(settings.http_host, settings.http_port)
+    except StartupError as err:
+        raise _fail(str(err)) from err
+    if demo:
+        world = _run_with_database(settings, load_demo_world)
+        _print_world(world, as_json=False)
+    else:
+        try:
+            asyncio.run(check_database(settings.effective_database_url))
+        except StartupError as err:
+            raise _fail(str(err)) from err
+    typer.echo(
+        f"Vaki on http://{settings.http_host}:{sock.getsockname()[1]} "
+        f"(database {describe_url(settings.effective_database_url)})",
+        err=True,
+    )
+    config = uvicorn.Config(
+        create_app(settings), log_config=None, lifespan="on", proxy_headers=True,
+        timeout_graceful_shutdown=10,
+    )
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock])
+    if not server.started:
+        raise _fail("the service did not start; see the log above", code=3)
+
+
+@cli.command()
+def demo(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the logins as JSON.")] = False,
+) -> None:
+    """Load the demo world (or give its staff new passwords when it exists) and print logins."""
+    settings = _settings()
+    world = _run_with_database(settings, load_demo_world)
+    _print_world(world, as_json)
+
+
+@db_cli.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database schema to the newest migration."""
+    settings = _settings()
+
+    async def run() -> str | None:
+        await check_database(settings.effective_database_url)
+        engine = create_engine(settings.effective_database_url)
+        try:
+            await upgrade_database(engine)
+            return await current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        revision = asyncio.run(run())
+    except StartupError as err:
+        raise _fail(str(err)) from err
+    typer.echo(f"database at revision {revision} (head {head_revision()})")
+
+
+@db_cli.command("check")
+def db_check() -> None:
+    """Fail when the models and the migrations differ (run after ``db upgrade``)."""
+    settings = _settings()
+
+    async def run() -> None:
+        engine = create_engine(settings.effective_database_url)
+        try:
+            async with engine.connect() as connection:
+                await connection.run_sync(
+                    lambda sync: command.check(alembic_config(sync))
+                )
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(run())
+    except Exception as err:
+        raise _fail(f"models and migrations differ: {err}", code=1) from err
+    typer.echo("models and migrations agree")
+
+
+@user_cli.command("add")
+def user_add(
+    username: Annotated[str, typer.Option(help="Login name.")],
+    full_name: Annotated[str, typer.Option(help="Name shown to colleagues.")],
+    role: Annotated[care.StaffRole, typer.Option(help="What the person does.")],
+    organisation: Annotated[str, typer.Option(help="Employer; created if new.")],
+    organisation_kind: Annotated[
+        care.OrganisationKind, typer.Option(help="Kind of a new organisation.")
+    ] = care.OrganisationKind.MUNICIPALITY,
+    language: Annotated[str, typer.Option(help="is, en, sv, fi or pl.")] = "is",
+    password: Annotated[
+        str | None, typer.Option(help="Password; a random one is made and shown when omitted.")
+    ] = None,
+) -> None:
+    """Create a staff login."""
+    settings = _settings()
+    secret = password or care.new_secret(12)
+
+    async def work(session: AsyncSession) -> care.StaffUser:
+        org = await care.ensure_organisation(session, organisation, organisation_kind)
+        return await care.add_staff_user(
+            session, username=username, full_name=full_name, password=secret, role=role,
+            organisation=org, language=language,
+        )
+
+    user = _run_with_database(settings, work)
+    typer.echo(f"created {user.username} ({user.role}, {organisation})")
+    if password is None:
+        typer.echo(f"password: {secret}")
+
+
+def _broker_address(settings: Settings) -> tuple[str, int]:
+    """The host and port devices must use to reach the broker."""
+    if settings.mqtt_url:
+        endpoint = devices.MqttEndpoint.from_url(settings.mqtt_url)
+        return endpoint.host, endpoint.port
+    running = devices.read_broker_address(settings.data_dir)
+    if running is not None:
+        return running.host, running.port
+    return settings.mqtt_embedded_host, settings.mqtt_embedded_port
+
+
+@device_cli.command("add")
+def device_add(
+    resident: Annotated[int, typer.Option(help="Resident id the device belongs to.")],
+    kind: Annotated[devices.DeviceKind, typer.Option(help="What the device is.")],
+    label: Annotated[str, typer.Option(help="Free text, e.g. 'bedroom'.")] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the credentials as JSON.")] = False,
+) -> None:
+    """Register a device and print its MQTT credentials (shown once, stored hashed)."""
+    settings = _settings()
+
+    async def work(session: AsyncSession) -> devices.ProvisionedDevice:
+        return await devices.provision_device(
+            session, kind=kind, resident_id=resident, label=label
+        )
+
+    provisioned = _run_with_database(settings, work)
+    host, port = _broker_address(settings)
+    credentials = {
+        "device_id": provisioned.device.id,
+        "username": provisioned.device.id,
+        "password": provisioned.secret,
+        "mqtt_host": host,
+        "mqtt_port": port,
+    }
+    if as_json:
+        typer.echo(json.dumps(credentials))
+        return
+    for key, value in credentials.items():
+        typer.echo(f"{key:<10} {value}")
+    typer.echo("The password is shown only now; keep it in the device's configuration.")
+
+
+@device_cli.command("revoke")
+def device_revoke(
+    device_id: Annotated[str, typer.Argument(help="The device to shut out.")],
+) -> None:
+    """End a device's access: its secret no longer opens the broker."""
+    settings = _settings()
+
+    async def work(session: AsyncSession) -> devices.Device:
+        return await devices.revoke_device(session, device_id)
+
+    device = _run_with_database(settings, work)
+    typer.echo(f"revoked {device.id}")
+
+
+def main() -> None:
+    """Entry point of the ``vaki`` console script."""
+    cli()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

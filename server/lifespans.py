@@ -1,0 +1,135 @@
+"""One lifespan per resource: database, embedded broker, MQTT link, scheduler.
+
+Each opens its resource, yields while the app runs, and closes it in ``finally``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from litestar import Litestar
+
+from devices import SERVICE_USERNAME, EmbeddedBroker, MqttEndpoint, MqttLink
+from server.db import create_engine, describe_url, session_factory, upgrade_database
+from server.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+Lifespan = Callable[[Litestar], AbstractAsyncContextManager[None]]
+
+
+def runtime_of(app: Litestar) -> Runtime:
+    """The runtime stored on the app's state."""
+    runtime: Runtime = app.state.runtime
+    return runtime
+
+
+@asynccontextmanager
+async def database_lifespan(app: Litestar) -> AsyncIterator[None]:
+    """Open the engine and bring the schema to the newest migration."""
+    runtime = runtime_of(app)
+    url = runtime.settings.effective_database_url
+    engine = create_engine(url)
+    try:
+        await upgrade_database(engine)
+        runtime.engine = engine
+        runtime.sessions = session_factory(engine)
+        log.info("database ready at %s", describe_url(url))
+        yield
+    finally:
+        runtime.engine = runtime.sessions = None
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def broker_lifespan(app: Litestar) -> AsyncIterator[None]:
+    """Start the embedded MQTT broker unless an external one is configured."""
+    runtime = runtime_of(app)
+    settings = runtime.settings
+    if not settings.uses_embedded_broker:
+        yield
+        return
+    broker = EmbeddedBroker(
+        host=settings.mqtt_embedded_host,
+        preferred_port=settings.mqtt_embedded_port,
+        database_url=settings.effective_database_url,
+        data_dir=settings.data_dir,
+    )
+    await broker.start()
+    runtime.broker = broker
+    if broker.port_was_taken:
+        log.warning(
+            "port %s is in use, so the embedded MQTT broker listens on %s:%s instead "
+            "(set VAKI_MQTT_EMBEDDED_PORT to choose)",
+            settings.mqtt_embedded_port,
+            broker.host,
+            broker.port,
+        )
+    else:
+        log.info("embedded MQTT broker listening on %s:%s", broker.host, broker.port)
+    try:
+        yield
+    finally:
+        runtime.broker = None
+        await broker.stop()
+
+
+def _mqtt_endpoint(runtime: Runtime) -> tuple[MqttEndpoint, str]:
+    """Where the server's MQTT client connects and with which protocol."""
+    settings = runtime.settings
+    if runtime.broker is not None:
+        assert runtime.broker.port is not None
+        endpoint = MqttEndpoint(
+            host=runtime.broker.connect_host,
+            port=runtime.broker.port,
+            username=SERVICE_USERNAME,
+            password=runtime.broker.secret,
+        )
+        # amqtt speaks MQTT 3.1.1 only.
+        return endpoint, "3.1.1"
+    assert settings.mqtt_url is not None
+    protocol = "5" if settings.mqtt_protocol == "auto" else settings.mqtt_protocol
+    return MqttEndpoint.from_url(settings.mqtt_url), protocol
+
+
+@asynccontextmanager
+async def mqtt_lifespan(app: Litestar) -> AsyncIterator[None]:
+    """Connect the server's MQTT client (it keeps reconnecting if the broker is away)."""
+    runtime = runtime_of(app)
+    endpoint, protocol = _mqtt_endpoint(runtime)
+    link = MqttLink(endpoint, client_id=runtime.settings.mqtt_client_id, protocol=protocol)
+    await link.start()
+    runtime.mqtt = link
+    try:
+        yield
+    finally:
+        runtime.mqtt = None
+        await link.stop()
+
+
+@asynccontextmanager
+async def scheduler_lifespan(app: Litestar) -> AsyncIterator[None]:
+    """Run APScheduler on the event loop; durable timer state lives in the database."""
+    runtime = runtime_of(app)
+    scheduler = AsyncIOScheduler(
+        job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
+        timezone="UTC",
+    )
+    scheduler.start()
+    runtime.scheduler = scheduler
+    try:
+        yield
+    finally:
+        runtime.scheduler = None
+        scheduler.shutdown(wait=False)
+
+
+LIFESPANS: tuple[Lifespan, ...] = (
+    database_lifespan,
+    broker_lifespan,
+    mqtt_lifespan,
+    scheduler_lifespan,
+)

@@ -1,0 +1,98 @@
+"""Vaki's configuration: environment variables with the ``VAKI_`` prefix, or a ``.env`` file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    """Where the SQLite file and runtime state live when nothing else is configured."""
+    return Path.cwd() / "var"
+
+
+class Settings(BaseSettings):
+    """Every setting of one Vaki instance; loaded once by the CLI, passed to ``create_app``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VAKI_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="Directory for the SQLite database and runtime state.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; SQLite file in the data directory when unset. "
+        "PostgreSQL: postgresql://user@host:5432/vaki",
+    )
+    http_host: str = Field(default="127.0.0.1", description="Address the web server binds to.")
+    http_port: int = Field(default=8000, ge=0, le=65535, description="Port of the web server.")
+    mqtt_url: str | None = Field(
+        default=None,
+        description="External MQTT broker, e.g. mqtt://vaki:secret@127.0.0.1:1883. "
+        "When unset, Vaki starts its embedded broker.",
+    )
+    mqtt_embedded_host: str = Field(
+        default="127.0.0.1",
+        description="Address the embedded broker listens on (0.0.0.0 to reach it from homes).",
+    )
+    mqtt_embedded_port: int = Field(
+        default=1883,
+        ge=0,
+        le=65535,
+        description="Preferred port of the embedded broker; a free one is taken if it is busy.",
+    )
+    mqtt_client_id: str = Field(
+        default="vaki-server-1",
+        description="Stable MQTT client id of this instance (its persistent session).",
+    )
+    mqtt_protocol: Literal["auto", "5", "3.1.1"] = Field(
+        default="auto",
+        description="MQTT protocol version; auto tries 5 and falls back to 3.1.1.",
+    )
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto", description="json for log collectors, console for people; auto picks."
+    )
+    log_level: str = Field(default="INFO", description="Python log level name.")
+    default_language: Literal["is", "en", "sv", "fi", "pl"] = Field(
+        default="is", description="Language for new residents and staff."
+    )
+    default_time_zone: str = Field(
+        default="Atlantic/Reykjavik", description="Time zone for new residents and staff."
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_database_url(cls, value: str | None) -> str | None:
+        """Pick the async driver for the plain URLs people write."""
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        for plain, driver in (
+            ("postgresql://", "postgresql+psycopg://"),
+            ("postgres://", "postgresql+psycopg://"),
+            ("sqlite:///", "sqlite+aiosqlite:///"),
+        ):
+            if value.startswith(plain):
+                return driver + value.removeprefix(plain)
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL in use: the configured one or the SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'vaki.db'}"
+
+    @property
+    def uses_embedded_broker(self) -> bool:
+        """True when Vaki runs its own MQTT broker."""
+        return not self.mqtt_url

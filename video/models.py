@@ -1,0 +1,50 @@
+"""Video consultations between a resident and care staff."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, String, Text
+from sqlmodel import Field, SQLModel
+
+from care import UTCDateTime, utcnow
+
+
+class ConsultationKind(StrEnum):
+    """Booked in advance or asked for by the resident."""
+
+    SCHEDULED = "scheduled"
+    ON_DEMAND = "on_demand"
+
+
+class ConsultationStatus(StrEnum):
+    """Where a consultation is in its life."""
+
+    BOOKED = "booked"
+    WAITING = "waiting"
+    ACTIVE = "active"
+    ENDED = "ended"
+    CANCELLED = "cancelled"
+    MISSED = "missed"
+
+
+class Consultation(SQLModel, table=True):
+    """A video call with a resident: who, when, how long, how good; never its media."""
+
+    __tablename__ = "consultation"
+
+    id: int | None = Field(default=None, primary_key=True)
+    resident_id: int = Field(foreign_key="resident.id", index=True, ondelete="CASCADE")
+    team_id: int | None = Field(default=None, foreign_key="care_team.id")
+    kind: ConsultationKind = Field(sa_type=String(16))
+    status: ConsultationStatus = Field(default=ConsultationStatus.BOOKED, sa_type=String(16))
+    scheduled_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_by: int | None = Field(default=None, foreign_key="staff_user.id")
+    participants: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    quality: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    notes: str = Field(default="", sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
