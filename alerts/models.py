@@ -89,7 +89,9 @@ class EscalationTier(SQLModel, table=True):
     """One tier of a policy: who is told, through which channels, and how long they have."""
 
     __tablename__ = "escalation_tier"
-    __table_args__ = (UniqueConstraint("policy_id", "position", name="uq_escalation_tier_position"),)
+    __table_args__ = (
+        UniqueConstraint("policy_id", "position", name="uq_escalation_tier_position"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     policy_id: int = Field(foreign_key="escalation_policy.id", ondelete="CASCADE")

@@ -30,7 +30,6 @@ from devices.topics import SERVICE_USERNAME, device_may_publish, device_may_subs
 log = logging.getLogger(__name__)
 
 
-
 class _DeviceDirectory:
     """Looks up device credentials, caching successful argon2 checks per secret."""
 
@@ -65,17 +64,6 @@ class _DeviceDirectory:
         await self._engine.dispose()
 
 
-_directory: _DeviceDirectory | None = None
-
-
-def _device_directory() -> _DeviceDirectory:
-    """The process's device directory, created on first use."""
-    global _directory
-    if _directory is None:
-        _directory = _DeviceDirectory(os.environ[DATABASE_ENV])
-    return _directory
-
-
 class VakiAuthPlugin(BaseAuthPlugin):
     """Lets in the server with its secret and devices with their id and secret."""
 
@@ -87,6 +75,11 @@ class VakiAuthPlugin(BaseAuthPlugin):
         """Read the server's secret."""
         super().__init__(context)
         self._service_secret = os.environ[SECRET_ENV]
+        self._directory = _DeviceDirectory(os.environ[DATABASE_ENV])
+
+    async def close(self) -> None:
+        """Close the device directory's database connections."""
+        await self._directory.close()
 
     async def authenticate(self, *, session: Session) -> bool | None:
         """True when the login is the server's or a device's whose client id is its own id."""
@@ -99,7 +92,7 @@ class VakiAuthPlugin(BaseAuthPlugin):
             log.info("refused MQTT login %r with client id %r", username, session.client_id)
             return False
         try:
-            accepted = await _device_directory().authenticate(username, password)
+            accepted = await self._directory.authenticate(username, password)
         except Exception:
             log.exception("device lookup failed; refusing %r", username)
             return False
@@ -116,7 +109,10 @@ class VakiTopicPlugin(BaseTopicPlugin):
         """No options."""
 
     async def topic_filtering(
-        self, *, session: Session | None = None, topic: str | None = None,
+        self,
+        *,
+        session: Session | None = None,
+        topic: str | None = None,
         action: Action | None = None,
     ) -> bool | None:
         """Allow the server everything; a device its own prefix (publish) and cmd/ack."""
@@ -158,8 +154,6 @@ async def _run_broker(host: str, port: int, parent_pid: int) -> None:
                 await asyncio.wait_for(stop.wait(), 1.0)
     finally:
         await broker.shutdown()
-        if _directory is not None:
-            await _directory.close()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,16 +10,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import socket
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from devices.errors import BrokerStartError
 
-SECRET_ENV = "VAKI_EMBEDDED_BROKER_SECRET"
+log = logging.getLogger(__name__)
+
+SECRET_ENV = "VAKI_EMBEDDED_BROKER_SECRET"  # noqa: S105 (a variable name, not a secret)
 DATABASE_ENV = "VAKI_EMBEDDED_BROKER_DATABASE_URL"
 STATE_FILE = "embedded-broker.json"
 READY_LINE = b"vaki-embedded-broker-ready"
@@ -47,7 +49,7 @@ def free_port(host: str) -> int:
 
 def _connect_host(host: str) -> str:
     """The address to connect to for a listener bound on ``host``."""
-    return "127.0.0.1" if host in ("0.0.0.0", "") else host
+    return "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104 (a comparison)
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,8 @@ class EmbeddedBroker:
         self.secret = os.urandom(24).hex()
         self.port: int | None = None
         self.port_was_taken = False
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process: asyncio.subprocess.Process | None = None
+        self._supervisor: asyncio.Task[None] | None = None
 
     @property
     def connect_host(self) -> str:
@@ -97,49 +100,89 @@ class EmbeddedBroker:
 
     def is_alive(self) -> bool:
         """True while the child process runs."""
-        return self._process is not None and self._process.poll() is None
+        return self._process is not None and self._process.returncode is None
 
     async def start(self) -> None:
-        """Pick a port (the preferred one when free), start the child, wait until it listens."""
+        """Pick a port (the preferred one when free), start the child and supervise it."""
         port = self.preferred_port
         if port == 0 or not port_is_free(self.host, port):
             self.port_was_taken = port != 0
             port = free_port(self.host)
+        self.port = port
+        await self._launch()
+        self._supervisor = asyncio.create_task(self._supervise(), name="embedded-broker")
+
+    async def _launch(self) -> None:
+        """Start the child and wait for the line it prints once its listener is up."""
+        assert self.port is not None
         env = dict(os.environ)
         env[SECRET_ENV] = self.secret
         env[DATABASE_ENV] = self.database_url
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "devices.broker_process", "--host", self.host,
-             "--port", str(port), "--parent-pid", str(os.getpid())],
+        arguments = [
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--parent-pid",
+            str(os.getpid()),
+        ]
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "devices.broker_process",
+            *arguments,
             env=env,
-            stdout=subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
         )
-        self.port = port
+        self._process = process
+        assert process.stdout is not None
         try:
-            # The child prints one line once its listener is up, or exits.
-            assert self._process.stdout is not None
-            line = await asyncio.wait_for(
-                asyncio.to_thread(self._process.stdout.readline), _START_TIMEOUT_S
-            )
+            line = await asyncio.wait_for(process.stdout.readline(), _START_TIMEOUT_S)
         except TimeoutError:
             line = b""
         if line.strip() != READY_LINE:
-            await self.stop()
-            raise BrokerStartError(f"the embedded MQTT broker did not start on port {port}")
+            await self._terminate(process)
+            raise BrokerStartError(f"the embedded MQTT broker did not start on port {self.port}")
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        address = BrokerAddress(self.connect_host, port, self._process.pid)
+        address = BrokerAddress(self.connect_host, self.port, process.pid)
         (self.data_dir / STATE_FILE).write_text(address.to_json())
 
+    async def _supervise(self) -> None:
+        """Restart the child on the same port whenever it dies."""
+        # ``stop`` cancels this task before it stops the child, so every exit seen here is
+        # unexpected.
+        while True:
+            process = self._process
+            assert process is not None
+            code = await process.wait()
+            log.error("embedded MQTT broker exited with code %s; restarting it", code)
+            await asyncio.sleep(1.0)
+            try:
+                await self._launch()
+            except BrokerStartError:
+                log.exception("embedded MQTT broker failed to restart; trying again")
+
     async def stop(self) -> None:
-        """Stop the child: SIGTERM, then SIGKILL if it does not exit within five seconds."""
+        """Stop supervising and stop the child: SIGTERM, then SIGKILL after five seconds."""
+        supervisor, self._supervisor = self._supervisor, None
+        if supervisor is not None:
+            supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await supervisor
         process, self._process = self._process, None
         with contextlib.suppress(FileNotFoundError):
             (self.data_dir / STATE_FILE).unlink()
-        if process is None or process.poll() is not None:
+        if process is not None:
+            await self._terminate(process)
+
+    @staticmethod
+    async def _terminate(process: asyncio.subprocess.Process) -> None:
+        """SIGTERM, then SIGKILL if the child has not exited within five seconds."""
+        if process.returncode is not None:
             return
         process.terminate()
         try:
-            await asyncio.to_thread(process.wait, 5)
-        except subprocess.TimeoutExpired:
+            await asyncio.wait_for(process.wait(), 5)
+        except TimeoutError:
             process.kill()
-            await asyncio.to_thread(process.wait)
+            await process.wait()

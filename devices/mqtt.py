@@ -18,8 +18,8 @@ from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-from paho.mqtt.properties import Properties
 from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from devices.errors import MqttUnavailableError
@@ -137,7 +137,7 @@ class MqttLink:
         """MQTT 5 CONNECT properties: keep the session for a day."""
         if self.protocol != "5":
             return None
-        properties = Properties(PacketTypes.CONNECT)
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = SESSION_EXPIRY_S
         return properties
 
@@ -170,7 +170,9 @@ class MqttLink:
         client.disconnect()
         await asyncio.to_thread(client.loop_stop)
 
-    def publish(self, topic: str, payload: bytes | str, *, qos: int = 1, retain: bool = False) -> None:
+    def publish(
+        self, topic: str, payload: bytes | str, *, qos: int = 1, retain: bool = False
+    ) -> None:
         """Queue a message for the broker; paho sends it (again after a reconnect, QoS 1)."""
         if self._client is None:
             raise MqttUnavailableError("the MQTT link is not started")
@@ -215,7 +217,10 @@ class MqttLink:
     def _paho_on_message(self, _client: paho.Client, _userdata: Any, msg: paho.MQTTMessage) -> None:
         """Hand the message to the event loop."""
         message = InboundMessage(
-            topic=msg.topic, payload=bytes(msg.payload), qos=msg.qos, retain=bool(msg.retain),
+            topic=msg.topic,
+            payload=bytes(msg.payload),
+            qos=msg.qos,
+            retain=bool(msg.retain),
             mid=msg.mid,
         )
         if self._on_message is None or self._loop is None:

@@ -6,9 +6,7 @@ import asyncio
 import errno
 import json
 import socket
-import sys
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -154,7 +152,10 @@ def serve(
         err=True,
     )
     config = uvicorn.Config(
-        create_app(settings), log_config=None, lifespan="on", proxy_headers=True,
+        create_app(settings),
+        log_config=None,
+        lifespan="on",
+        proxy_headers=True,
         timeout_graceful_shutdown=10,
     )
     server = uvicorn.Server(config)
@@ -203,9 +204,7 @@ def db_check() -> None:
         engine = create_engine(settings.effective_database_url)
         try:
             async with engine.connect() as connection:
-                await connection.run_sync(
-                    lambda sync: command.check(alembic_config(sync))
-                )
+                await connection.run_sync(lambda sync: command.check(alembic_config(sync)))
         finally:
             await engine.dispose()
 
@@ -237,8 +236,13 @@ def user_add(
     async def work(session: AsyncSession) -> care.StaffUser:
         org = await care.ensure_organisation(session, organisation, organisation_kind)
         return await care.add_staff_user(
-            session, username=username, full_name=full_name, password=secret, role=role,
-            organisation=org, language=language,
+            session,
+            username=username,
+            full_name=full_name,
+            password=secret,
+            role=role,
+            organisation=org,
+            language=language,
         )
 
     user = _run_with_database(settings, work)
@@ -269,9 +273,7 @@ def device_add(
     settings = _settings()
 
     async def work(session: AsyncSession) -> devices.ProvisionedDevice:
-        return await devices.provision_device(
-            session, kind=kind, resident_id=resident, label=label
-        )
+        return await devices.provision_device(session, kind=kind, resident_id=resident, label=label)
 
     provisioned = _run_with_database(settings, work)
     host, port = _broker_address(settings)
@@ -310,4 +312,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

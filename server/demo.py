@@ -55,7 +55,14 @@ RESIDENTS: tuple[tuple[str, int, str, str, int, tuple[str, ...]], ...] = (
     ("Elín Karlsdóttir", 1934, "is", "Atlantic/Reykjavik", 1, ()),
     ("Gunnar Helgason", 1951, "is", "Atlantic/Reykjavik", 1, ("diabetes",)),
     ("Astrid Lindqvist", 1939, "sv", "Atlantic/Reykjavik", 1, ("hypertension",)),
-    ("Hallgrímur Þorsteinsson", 1933, "is", "Atlantic/Reykjavik", 1, ("heart_failure", "fall_risk")),
+    (
+        "Hallgrímur Þorsteinsson",
+        1933,
+        "is",
+        "Atlantic/Reykjavik",
+        1,
+        ("heart_failure", "fall_risk"),
+    ),
     ("Vigdís Ásgeirsdóttir", 1948, "is", "Atlantic/Reykjavik", 1, ("copd",)),
     ("Páll Ragnarsson", 1944, "is", "Atlantic/Reykjavik", 1, ()),
     ("Mary O'Neill", 1947, "en", "Atlantic/Reykjavik", 1, ("hypertension",)),
@@ -173,7 +180,7 @@ async def _refresh_secrets(session: AsyncSession) -> DemoWorld:
             await session.exec(
                 select(devices.Device)
                 .where(devices.Device.resident_id == resident.id)
-                .order_by(devices.Device.id)  # type: ignore[arg-type]
+                .order_by(devices.Device.id)
             )
         ).all()
         demo_devices = []
@@ -198,8 +205,10 @@ async def _create_world(session: AsyncSession, now: datetime) -> DemoWorld:
         session, HEALTH_INSTITUTION, care.OrganisationKind.HEALTH_INSTITUTION
     )
     organisations = {MUNICIPALITY: municipality, HEALTH_INSTITUTION: institution}
-    teams = [care.CareTeam(name=name, description=f"Home care and nursing in {town}")
-             for name, town in zip(TEAMS, TOWNS, strict=True)]
+    teams = [
+        care.CareTeam(name=name, description=f"Home care and nursing in {town}")
+        for name, town in zip(TEAMS, TOWNS, strict=True)
+    ]
     session.add_all(teams)
     await session.flush()
     team_ids = [t.id for t in teams]
@@ -220,7 +229,8 @@ async def _create_world(session: AsyncSession, now: datetime) -> DemoWorld:
         )
         for index in member_of:
             team_id = team_ids[index]
-            assert team_id is not None and user.id is not None
+            assert team_id is not None
+            assert user.id is not None
             session.add(care.TeamMembership(team_id=team_id, staff_id=user.id))
             staff_by_team[index].append(user)
         logins.append(DemoLogin(username, password, role, org_name))
@@ -239,8 +249,10 @@ async def _create_world(session: AsyncSession, now: datetime) -> DemoWorld:
         )
         session.add(resident)
         await session.flush()
-        assert resident.id is not None and team_ids[team] is not None
-        session.add(care.ResidentTeam(resident_id=resident.id, team_id=team_ids[team]))
+        team_id = team_ids[team]
+        assert resident.id is not None
+        assert team_id is not None
+        session.add(care.ResidentTeam(resident_id=resident.id, team_id=team_id))
         relative = name.split()[0].rstrip("a")
         session.add(
             care.Contact(
@@ -254,9 +266,12 @@ async def _create_world(session: AsyncSession, now: datetime) -> DemoWorld:
                 receives_alerts=number % 3 == 0,
             )
         )
-        kinds = list(dict.fromkeys(BASE_DEVICES + tuple(
-            kind for condition in conditions for kind in CONDITION_DEVICES[condition]
-        )))
+        kinds = list(
+            dict.fromkeys(
+                BASE_DEVICES
+                + tuple(kind for condition in conditions for kind in CONDITION_DEVICES[condition])
+            )
+        )
         demo_devices = []
         for kind in kinds:
             provisioned = await devices.provision_device(
@@ -271,7 +286,14 @@ async def _create_world(session: AsyncSession, now: datetime) -> DemoWorld:
             demo_devices.append(DemoDevice(device.id, kind, provisioned.secret))
         residents.append(DemoResident(resident.id, name, tuple(demo_devices)))
         _add_plans(session, resident.id, conditions)
-        await _add_history(session, rng, resident, demo_devices, conditions, now)
+        await _add_history(
+            session,
+            rng=rng,
+            resident=resident,
+            demo_devices=demo_devices,
+            conditions=conditions,
+            now=now,
+        )
 
     await _add_policies(session, team_ids, staff_by_team)
     _add_consultations(session, residents, team_ids, now)
@@ -317,17 +339,23 @@ async def _add_policies(
         tiers = [
             alerts.EscalationTier(
                 policy_id=policy.id,
-                position=1, timeout_s=120, recipients=[{"kind": "on_call"}],
+                position=1,
+                timeout_s=120,
+                recipients=[{"kind": "on_call"}],
                 channels=["console", "push"],
             ),
             alerts.EscalationTier(
                 policy_id=policy.id,
-                position=2, timeout_s=300, recipients=[{"kind": "staff", "id": nurse.id}],
+                position=2,
+                timeout_s=300,
+                recipients=[{"kind": "staff", "id": nurse.id}],
                 channels=["console", "push", "sms"],
             ),
             alerts.EscalationTier(
                 policy_id=policy.id,
-                position=3, timeout_s=600, recipients=[{"kind": "team"}, {"kind": "relatives"}],
+                position=3,
+                timeout_s=600,
+                recipients=[{"kind": "team"}, {"kind": "relatives"}],
                 channels=["console", "sms", "email"],
             ),
         ]
@@ -356,6 +384,7 @@ def _add_consultations(
 
 async def _add_history(
     session: AsyncSession,
+    *,
     rng: random.Random,
     resident: care.Resident,
     demo_devices: list[DemoDevice],
@@ -377,34 +406,39 @@ async def _add_history(
         """A local wall-clock time on ``day`` as aware UTC."""
         return datetime.combine(day, time(hour, minute), zone).astimezone(care.utcnow().tzinfo)
 
-    def reading(device_kind: devices.DeviceKind, when: datetime, kind: str,
-                values: dict[str, float]) -> None:
+    def reading(
+        device_kind: devices.DeviceKind, when: datetime, kind: str, values: dict[str, float]
+    ) -> None:
         """Queue one reading if the resident has the device and it is in the past."""
         if device_kind in by_kind and when < now:
-            readings.append({
-                "device_id": by_kind[device_kind],
-                "message_id": f"demo-{len(readings)}",
-                "resident_id": resident.id,
-                "type": kind,
-                "values": values,
-                "device_ts": when,
-                "received_at": when + timedelta(seconds=rng.randint(1, 4)),
-                "clock_skewed": False,
-            })
+            readings.append(
+                {
+                    "device_id": by_kind[device_kind],
+                    "message_id": f"demo-{len(readings)}",
+                    "resident_id": resident.id,
+                    "type": kind,
+                    "values": values,
+                    "device_ts": when,
+                    "received_at": when + timedelta(seconds=rng.randint(1, 4)),
+                    "clock_skewed": False,
+                }
+            )
 
     def event(device_kind: devices.DeviceKind, when: datetime, kind: str) -> None:
         """Queue one event if the resident has the device and it is in the past."""
         if device_kind in by_kind and when < now:
-            events.append({
-                "device_id": by_kind[device_kind],
-                "message_id": f"demo-{len(events)}",
-                "resident_id": resident.id,
-                "type": kind,
-                "data": {},
-                "device_ts": when,
-                "received_at": when + timedelta(seconds=rng.randint(1, 3)),
-                "clock_skewed": False,
-            })
+            events.append(
+                {
+                    "device_id": by_kind[device_kind],
+                    "message_id": f"demo-{len(events)}",
+                    "resident_id": resident.id,
+                    "type": kind,
+                    "data": {},
+                    "device_ts": when,
+                    "received_at": when + timedelta(seconds=rng.randint(1, 3)),
+                    "clock_skewed": False,
+                }
+            )
 
     kinds = devices.DeviceKind
     for back in range(DAYS_OF_HISTORY, -1, -1):
@@ -412,23 +446,46 @@ async def _add_history(
         for hour in (8, 19):
             when = at(day, hour, rng.randint(0, 40))
             systolic = round(rng.gauss(systolic_base, 7))
-            reading(kinds.BLOOD_PRESSURE_MONITOR, when, "blood_pressure", {
-                "systolic": systolic,
-                "diastolic": round(systolic * rng.uniform(0.55, 0.65)),
-                "pulse": rng.randint(58, 84),
-            })
-            reading(kinds.PULSE_OXIMETER, when + timedelta(minutes=5), "spo2", {
-                "spo2": min(100, round(rng.gauss(spo2_base, 1))),
-                "pulse": rng.randint(60, 90),
-            })
-            reading(kinds.GLUCOSE_METER, when - timedelta(minutes=20), "glucose", {
-                "glucose": round(rng.gauss(glucose_base, 1.1), 1),
-            })
+            reading(
+                kinds.BLOOD_PRESSURE_MONITOR,
+                when,
+                "blood_pressure",
+                {
+                    "systolic": systolic,
+                    "diastolic": round(systolic * rng.uniform(0.55, 0.65)),
+                    "pulse": rng.randint(58, 84),
+                },
+            )
+            reading(
+                kinds.PULSE_OXIMETER,
+                when + timedelta(minutes=5),
+                "spo2",
+                {
+                    "spo2": min(100, round(rng.gauss(spo2_base, 1))),
+                    "pulse": rng.randint(60, 90),
+                },
+            )
+            reading(
+                kinds.GLUCOSE_METER,
+                when - timedelta(minutes=20),
+                "glucose",
+                {
+                    "glucose": round(rng.gauss(glucose_base, 1.1), 1),
+                },
+            )
         weight_base += rng.uniform(-0.3, 0.35 if "heart_failure" in conditions else 0.3)
-        reading(kinds.SCALE, at(day, 7, rng.randint(10, 50)), "weight",
-                {"weight": round(weight_base, 1)})
-        reading(kinds.THERMOMETER, at(day, 9, rng.randint(0, 59)), "temperature",
-                {"temperature": round(rng.gauss(36.7, 0.25), 1)})
+        reading(
+            kinds.SCALE,
+            at(day, 7, rng.randint(10, 50)),
+            "weight",
+            {"weight": round(weight_base, 1)},
+        )
+        reading(
+            kinds.THERMOMETER,
+            at(day, 9, rng.randint(0, 59)),
+            "temperature",
+            {"temperature": round(rng.gauss(36.7, 0.25), 1)},
+        )
         # The day's rhythm: up around seven, about at home, a walk, in bed by eleven.
         wake = at(day, 6, 30) + timedelta(minutes=rng.randint(0, 90))
         event(kinds.BED_SENSOR, wake, "bed_exit")

@@ -17,7 +17,7 @@ class HealthController(Controller):
     """``/healthz`` says the process answers; ``/readyz`` says whether it can do its work."""
 
     include_in_schema = True
-    tags = ["operations"]
+    tags = ("operations",)
 
     @get("/healthz", summary="Liveness: the process answers")
     async def healthz(self) -> dict[str, str]:

@@ -9,7 +9,14 @@ import structlog
 
 from server.settings import Settings
 
-_NOISY = ("aiosqlite", "alembic.runtime.migration", "amqtt", "transitions", "apscheduler.scheduler", "apscheduler.executors")
+_NOISY = (
+    "aiosqlite",
+    "alembic.runtime.migration",
+    "amqtt",
+    "transitions",
+    "apscheduler.scheduler",
+    "apscheduler.executors",
+)
 
 
 def configure_logging(settings: Settings) -> None:

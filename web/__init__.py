@@ -5,10 +5,14 @@ authentication. Holds no business rules: it calls the domains' services.
 """
 
 from litestar.static_files import create_static_files_router
+from litestar.types import ControllerRouterHandler
 
 from web.pages import index
 from web.templating import STATIC_DIR, template_config
 
-ROUTE_HANDLERS = [index, create_static_files_router(path="/static", directories=[STATIC_DIR])]
+ROUTE_HANDLERS: list[ControllerRouterHandler] = [
+    index,
+    create_static_files_router(path="/static", directories=[STATIC_DIR]),
+]
 
 __all__ = ["ROUTE_HANDLERS", "template_config"]

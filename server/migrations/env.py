@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-
-from typing import Any
+from typing import Any, Literal
 
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
@@ -12,12 +11,11 @@ from sqlalchemy import Connection
 from sqlmodel.sql.sqltypes import AutoString
 
 import care
-
 from server.db import METADATA, create_engine
 from server.settings import Settings
 
 
-def _render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | bool:
+def _render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     """Write Vaki's column types by their public names, so migrations import only ``care``."""
     if type_ != "type":
         return False
