@@ -81,6 +81,10 @@ def _protocol(name: str) -> MQTTProtocolVersion:
     return MQTTProtocolVersion.MQTTv5 if name == "5" else MQTTProtocolVersion.MQTTv311
 
 
+# CONNACK codes meaning "I do not speak this protocol version": 3.1.1's 1, MQTT 5's 0x84.
+_UNSUPPORTED_PROTOCOL = {1, 0x84}
+
+
 class MqttLink:
     """A supervised connection to the broker with a persistent session and manual acks."""
 
@@ -89,20 +93,23 @@ class MqttLink:
         endpoint: MqttEndpoint,
         *,
         client_id: str,
-        protocol: str = "5",
+        protocol: str = "auto",
         subscriptions: tuple[tuple[str, int], ...] = (),
         on_message: MessageHandler | None = None,
     ) -> None:
         """Prepare a client; nothing connects before ``start``."""
         self.endpoint = endpoint
         self.client_id = client_id
-        self.protocol = protocol
+        # "auto" starts with MQTT 5 and falls back to 3.1.1 when the broker refuses it.
+        self._auto = protocol == "auto"
+        self.protocol = "5" if self._auto else protocol
         self.subscriptions = subscriptions
         self._on_message = on_message
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connected = asyncio.Event()
         self._client: paho.Client | None = None
         self.last_error: str | None = "not started"
+        self._fallback: asyncio.Task[None] | None = None
 
     @property
     def connected(self) -> bool:
@@ -141,18 +148,34 @@ class MqttLink:
         properties.SessionExpiryInterval = SESSION_EXPIRY_S
         return properties
 
-    async def start(self, wait_s: float = 10.0) -> None:
-        """Connect in the background; wait up to ``wait_s`` for the first connection."""
-        self._loop = asyncio.get_running_loop()
-        self._client = self._build_client()
-        self._client.connect_async(
+    def _open(self) -> None:
+        """Create the client and let paho's thread connect (and reconnect) in the background."""
+        client = self._build_client()
+        client.connect_async(
             self.endpoint.host,
             self.endpoint.port,
             keepalive=30,
             clean_start=False if self.protocol == "5" else paho.MQTT_CLEAN_START_FIRST_ONLY,
             properties=self._connect_properties(),
         )
-        self._client.loop_start()
+        client.loop_start()
+        self._client = client
+
+    async def _fall_back_to_311(self) -> None:
+        """Reconnect with MQTT 3.1.1 after the broker refused MQTT 5."""
+        if self.protocol == "3.1.1" or self._client is None:
+            return
+        old, self._client = self._client, None
+        old.disconnect()
+        await asyncio.to_thread(old.loop_stop)
+        log.info("MQTT broker %s does not speak MQTT 5; using 3.1.1", self.endpoint.describe())
+        self.protocol = "3.1.1"
+        self._open()
+
+    async def start(self, wait_s: float = 10.0) -> None:
+        """Connect in the background; wait up to ``wait_s`` for the first connection."""
+        self._loop = asyncio.get_running_loop()
+        self._open()
         try:
             await asyncio.wait_for(self._connected.wait(), wait_s)
         except TimeoutError:
@@ -183,6 +206,11 @@ class MqttLink:
         if self._client is not None and message.qos > 0:
             self._client.ack(message.mid, message.qos)
 
+    def _schedule_fallback(self) -> None:
+        """On the event loop: start the protocol fallback, keeping a reference to its task."""
+        if self._fallback is None or self._fallback.done():
+            self._fallback = asyncio.create_task(self._fall_back_to_311(), name="mqtt-fallback")
+
     # paho's thread from here on: hand over to the loop, nothing else.
 
     def _paho_on_connect(
@@ -190,6 +218,10 @@ class MqttLink:
     ) -> None:
         """Subscribe again on every connect (the session may be new)."""
         if reason.is_failure:
+            if self._auto and self.protocol == "5" and reason.value in _UNSUPPORTED_PROTOCOL:
+                if self._loop is not None:
+                    self._loop.call_soon_threadsafe(self._schedule_fallback)
+                return
             self.last_error = f"connection refused: {reason}"
             log.warning("MQTT broker %s refused us: %s", self.endpoint.describe(), reason)
             return

@@ -17,7 +17,7 @@ from server.settings import Settings
 def create_app(settings: Settings) -> Litestar:
     """Build the web application for ``settings``; resources open in its lifespans."""
     prometheus = PrometheusConfig(
-        app_name="vaki", group_path=True, exclude=["/metrics", "/healthz", "/readyz"]
+        app_name="vaki", prefix="vaki", group_path=True, exclude=["/metrics", "/healthz", "/readyz"]
     )
     return Litestar(
         route_handlers=[HealthController, PrometheusController, *web.ROUTE_HANDLERS],

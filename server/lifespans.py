@@ -91,8 +91,7 @@ def _mqtt_endpoint(runtime: Runtime) -> tuple[MqttEndpoint, str]:
         # amqtt speaks MQTT 3.1.1 only.
         return endpoint, "3.1.1"
     assert settings.mqtt_url is not None
-    protocol = "5" if settings.mqtt_protocol == "auto" else settings.mqtt_protocol
-    return MqttEndpoint.from_url(settings.mqtt_url), protocol
+    return MqttEndpoint.from_url(settings.mqtt_url), settings.mqtt_protocol
 
 
 @asynccontextmanager

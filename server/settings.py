@@ -62,12 +62,6 @@ class Settings(BaseSettings):
         default="auto", description="json for log collectors, console for people; auto picks."
     )
     log_level: str = Field(default="INFO", description="Python log level name.")
-    default_language: Literal["is", "en", "sv", "fi", "pl"] = Field(
-        default="is", description="Language for new residents and staff."
-    )
-    default_time_zone: str = Field(
-        default="Atlantic/Reykjavik", description="Time zone for new residents and staff."
-    )
 
     @field_validator("database_url")
     @classmethod

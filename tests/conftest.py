@@ -1,0 +1,175 @@
+"""Shared fixtures: real databases (SQLite and PostgreSQL) and a real MQTT broker.
+
+With ``CI=true`` a missing PostgreSQL or Mosquitto fails the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import paho.mqtt.client as paho
+import psycopg
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.reasoncodes import ReasonCode
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from server.db import create_engine, session_factory, upgrade_database
+from server.settings import Settings
+
+POSTGRES_ADMIN_DSN = os.environ.get(
+    "VAKI_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
+)
+MOSQUITTO_HOST = os.environ.get("VAKI_TEST_MOSQUITTO_HOST", "127.0.0.1")
+MOSQUITTO_PORT = int(os.environ.get("VAKI_TEST_MOSQUITTO_PORT", "1883"))
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def missing_service(what: str) -> None:
+    """Fail in CI, skip elsewhere: a developer's laptop may not run every service."""
+    if IN_CI:
+        pytest.fail(f"{what} is required in CI but is not reachable")
+    pytest.skip(f"{what} is not reachable")
+
+
+def tcp_open(host: str, port: int) -> bool:
+    """True when something accepts TCP connections on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_admin() -> str:
+    """The DSN of the PostgreSQL server used to create throwaway databases."""
+    try:
+        with psycopg.connect(POSTGRES_ADMIN_DSN, connect_timeout=3) as connection:
+            connection.execute("SELECT 1")
+    except psycopg.Error:
+        missing_service(f"PostgreSQL at {POSTGRES_ADMIN_DSN}")
+    return POSTGRES_ADMIN_DSN
+
+
+@pytest.fixture
+def postgres_url(postgres_admin: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    name = f"vaki_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_admin, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    base = postgres_admin.rsplit("/", 1)[0]
+    yield f"{base}/{name}".replace("postgresql://", "postgresql+psycopg://", 1)
+    with psycopg.connect(postgres_admin, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A fresh SQLite file for one test."""
+    return f"sqlite+aiosqlite:///{tmp_path / 'vaki.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Each test that takes this runs on SQLite and on PostgreSQL."""
+    fixture = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    url: str = request.getfixturevalue(fixture)
+    return url
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on a migrated database."""
+    engine = create_engine(database_url)
+    await upgrade_database(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions on the migrated database."""
+    return session_factory(engine)
+
+
+@pytest.fixture(scope="session")
+def mosquitto() -> tuple[str, int]:
+    """The Mosquitto broker every development and CI machine runs."""
+    if not tcp_open(MOSQUITTO_HOST, MOSQUITTO_PORT):
+        missing_service(f"Mosquitto at {MOSQUITTO_HOST}:{MOSQUITTO_PORT}")
+    return MOSQUITTO_HOST, MOSQUITTO_PORT
+
+
+@pytest.fixture
+def settings(tmp_path: Path, sqlite_url: str) -> Settings:
+    """Settings for an instance with its own data directory and SQLite file."""
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=sqlite_url,
+        http_port=0,
+        mqtt_embedded_port=0,
+        mqtt_client_id=f"vaki-test-{uuid.uuid4().hex[:8]}",
+        _env_file=None,
+    )
+
+
+class MqttProbe:
+    """A plain paho client for tests: connect, subscribe, publish, collect messages."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        client_id: str,
+        username: str | None = None,
+        password: str | None = None,
+        protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv311,
+    ) -> None:
+        self.host, self.port = host, port
+        self.client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol
+        )
+        if username is not None:
+            self.client.username_pw_set(username, password)
+        self.messages: queue.Queue[paho.MQTTMessage] = queue.Queue()
+        self.connack: queue.Queue[ReasonCode] = queue.Queue()
+        self.subacks: queue.Queue[list[ReasonCode]] = queue.Queue()
+        self.client.on_message = lambda _c, _u, msg: self.messages.put(msg)
+        self.client.on_connect = lambda _c, _u, _f, reason, _p: self.connack.put(reason)
+        self.client.on_subscribe = lambda _c, _u, _mid, reasons, _p: self.subacks.put(reasons)
+
+    def connect(self, timeout: float = 10) -> ReasonCode:
+        """Connect and return the broker's CONNACK reason (failure when it refuses)."""
+        self.client.connect(self.host, self.port, keepalive=30)
+        self.client.loop_start()
+        try:
+            return self.connack.get(timeout=timeout)
+        except queue.Empty:
+            self.client.loop_stop()
+            raise
+
+    def subscribe(self, topic: str, qos: int = 1, timeout: float = 10) -> list[ReasonCode]:
+        """Subscribe and return the granted reason codes."""
+        self.client.subscribe(topic, qos)
+        return self.subacks.get(timeout=timeout)
+
+    def publish(self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False) -> None:
+        """Publish and wait until the broker has it (QoS 1)."""
+        self.client.publish(topic, payload, qos=qos, retain=retain).wait_for_publish(10)
+
+    def next_message(self, timeout: float = 10) -> paho.MQTTMessage:
+        """The next message received, or queue.Empty."""
+        return self.messages.get(timeout=timeout)
+
+    def close(self) -> None:
+        """Disconnect and stop the network thread."""
+        self.client.disconnect()
+        self.client.loop_stop()
