@@ -10,13 +10,10 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
 import typer
-import uvicorn
-from alembic import command
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import care
 import devices
-from server.app import create_app
 from server.db import (
     alembic_config,
     check_database,
@@ -151,6 +148,11 @@ def serve(
         f"(database {describe_url(settings.effective_database_url)})",
         err=True,
     )
+    # The web stack loads only when serving, so the other commands start quickly.
+    import uvicorn
+
+    from server.app import create_app
+
     config = uvicorn.Config(
         create_app(settings),
         log_config=None,
@@ -199,6 +201,8 @@ def db_upgrade() -> None:
 def db_check() -> None:
     """Fail when the models and the migrations differ (run after ``db upgrade``)."""
     settings = _settings()
+
+    from alembic import command
 
     async def run() -> None:
         engine = create_engine(settings.effective_database_url)

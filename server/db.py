@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -21,6 +17,9 @@ import care
 import devices
 import video
 from server.errors import DatabaseUnavailableError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Every domain's tables are registered on SQLModel's metadata by importing the domains.
@@ -59,6 +58,9 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 def alembic_config(connection: Connection | None = None) -> Config:
     """An Alembic configuration for Vaki's migrations, optionally bound to a connection."""
+    # Alembic takes seconds to import on a small machine: load it only when migrating.
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["connection"] = connection
@@ -67,11 +69,15 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 def head_revision() -> str | None:
     """The newest migration revision in the tree."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def _upgrade(connection: Connection) -> None:
     """Upgrade to head on ``connection``, serialised between instances on PostgreSQL."""
+    from alembic import command
+
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
     try:
@@ -83,6 +89,8 @@ def _upgrade(connection: Connection) -> None:
 
 def _current_revision(connection: Connection) -> str | None:
     """The revision the database is at."""
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(connection).get_current_revision()
 
 
