@@ -5,12 +5,21 @@ credentials, the embedded broker, and the storage of readings, events and dead l
 Never decides what is an alert.
 """
 
+from devices.contract import raw_message_id
 from devices.embedded_broker import EmbeddedBroker, read_broker_address
 from devices.errors import (
     BrokerStartError,
     DevicesError,
     MqttUnavailableError,
     UnknownDeviceError,
+)
+from devices.ingest import (
+    UNREADABLE_EVENT,
+    BatchSubscriber,
+    CommittedEvent,
+    CommittedReading,
+    IngestedBatch,
+    Ingestor,
 )
 from devices.models import (
     EXPECTED_INTERVAL_S,
@@ -22,7 +31,7 @@ from devices.models import (
 )
 from devices.mqtt import InboundMessage, MqttEndpoint, MqttLink
 from devices.registry import ProvisionedDevice, provision_device, revoke_device
-from devices.topics import SERVICE_USERNAME, device_topic
+from devices.topics import SERVICE_USERNAME, device_topic, ingest_subscriptions
 
 MODELS = (Device, Reading, Event, DeadLetter)
 
@@ -30,7 +39,11 @@ __all__ = [
     "EXPECTED_INTERVAL_S",
     "MODELS",
     "SERVICE_USERNAME",
+    "UNREADABLE_EVENT",
+    "BatchSubscriber",
     "BrokerStartError",
+    "CommittedEvent",
+    "CommittedReading",
     "DeadLetter",
     "Device",
     "DeviceKind",
@@ -38,6 +51,8 @@ __all__ = [
     "EmbeddedBroker",
     "Event",
     "InboundMessage",
+    "IngestedBatch",
+    "Ingestor",
     "MqttEndpoint",
     "MqttLink",
     "MqttUnavailableError",
@@ -45,7 +60,9 @@ __all__ = [
     "Reading",
     "UnknownDeviceError",
     "device_topic",
+    "ingest_subscriptions",
     "provision_device",
+    "raw_message_id",
     "read_broker_address",
     "revoke_device",
 ]

@@ -96,6 +96,7 @@ class MqttLink:
         protocol: str = "auto",
         subscriptions: tuple[tuple[str, int], ...] = (),
         on_message: MessageHandler | None = None,
+        session_expiry_s: int = SESSION_EXPIRY_S,
     ) -> None:
         """Prepare a client; nothing connects before ``start``."""
         self.endpoint = endpoint
@@ -104,6 +105,7 @@ class MqttLink:
         self._auto = protocol == "auto"
         self.protocol = "5" if self._auto else protocol
         self.subscriptions = subscriptions
+        self.session_expiry_s = session_expiry_s
         self._on_message = on_message
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connected = asyncio.Event()
@@ -141,11 +143,11 @@ class MqttLink:
         return client
 
     def _connect_properties(self) -> Properties | None:
-        """MQTT 5 CONNECT properties: keep the session for a day."""
+        """MQTT 5 CONNECT properties: how long the broker keeps our session while we are away."""
         if self.protocol != "5":
             return None
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        properties.SessionExpiryInterval = SESSION_EXPIRY_S
+        properties.SessionExpiryInterval = self.session_expiry_s
         return properties
 
     def _open(self) -> None:

@@ -17,12 +17,26 @@ def device_topic(device_id: str, channel: str) -> str:
     return f"{DEVICE_PREFIX}{device_id}/{channel}"
 
 
+# What devices publish; the server subscribes to exactly these (never to its own ack/cmd).
+DEVICE_CHANNELS = ("reading", "event", "status", "raw/+")
+
+
+def ingest_subscriptions(shared_group: str | None = None) -> tuple[tuple[str, int], ...]:
+    """The server's subscriptions (QoS 1), optionally in an MQTT 5 shared group."""
+    prefix = f"$share/{shared_group}/" if shared_group else ""
+    return tuple((f"{prefix}{DEVICE_PREFIX}+/{channel}", 1) for channel in DEVICE_CHANNELS)
+
+
 def device_may_publish(device_id: str, topic: str) -> bool:
-    """A device publishes only under its own prefix, and never as the server (ack, cmd)."""
+    """A device publishes only its own reading, event, status and raw/{codec} topics."""
     prefix = f"{DEVICE_PREFIX}{device_id}/"
     if not topic.startswith(prefix):
         return False
-    return topic.removeprefix(prefix) not in ("ack", "cmd")
+    channel = topic.removeprefix(prefix)
+    if channel.startswith("raw/"):
+        codec = channel.removeprefix("raw/")
+        return bool(codec) and "/" not in codec and "+" not in codec and "#" not in codec
+    return channel in ("reading", "event", "status")
 
 
 def device_may_subscribe(device_id: str, topic_filter: str) -> bool:

@@ -5,6 +5,7 @@ Each opens its resource, yields while the app runs, and closes it in ``finally``
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -12,7 +13,15 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from litestar import Litestar
 
-from devices import SERVICE_USERNAME, EmbeddedBroker, MqttEndpoint, MqttLink
+from devices import (
+    SERVICE_USERNAME,
+    EmbeddedBroker,
+    InboundMessage,
+    Ingestor,
+    MqttEndpoint,
+    MqttLink,
+    ingest_subscriptions,
+)
 from server.db import create_engine, describe_url, session_factory, upgrade_database
 from server.runtime import Runtime
 
@@ -96,17 +105,48 @@ def _mqtt_endpoint(runtime: Runtime) -> tuple[MqttEndpoint, str]:
 
 @asynccontextmanager
 async def mqtt_lifespan(app: Litestar) -> AsyncIterator[None]:
-    """Connect the server's MQTT client (it keeps reconnecting if the broker is away)."""
+    """Connect the MQTT link and the ingestion writer behind it.
+
+    The link keeps reconnecting while the broker is away; the writer acks nothing it has
+    not committed, so whatever is in flight at shutdown is redelivered by the broker.
+    """
     runtime = runtime_of(app)
+    assert runtime.engine is not None
+    settings = runtime.settings
     endpoint, protocol = _mqtt_endpoint(runtime)
-    link = MqttLink(endpoint, client_id=runtime.settings.mqtt_client_id, protocol=protocol)
+    shared_group = None if runtime.broker is not None else settings.mqtt_shared_group
+    link: MqttLink | None = None
+
+    def ack(message: InboundMessage) -> None:
+        if link is not None:
+            link.ack(message)
+
+    def publish(topic: str, payload: bytes, qos: int, retain: bool) -> None:
+        if link is not None:
+            link.publish(topic, payload, qos=qos, retain=retain)
+
+    ingestor = Ingestor(runtime.engine, ack=ack, publish=publish)
+    link = MqttLink(
+        endpoint,
+        client_id=settings.mqtt_client_id,
+        protocol=protocol,
+        subscriptions=ingest_subscriptions(shared_group),
+        on_message=ingestor.submit,
+        session_expiry_s=settings.mqtt_session_expiry_s,
+    )
+    for subscriber in runtime.batch_subscribers:
+        ingestor.subscribe(subscriber)
+    ingestor.start()
     await link.start()
-    runtime.mqtt = link
+    runtime.mqtt, runtime.ingestor = link, ingestor
     try:
         yield
     finally:
-        runtime.mqtt = None
+        runtime.mqtt = runtime.ingestor = None
+        with contextlib.suppress(TimeoutError):
+            await ingestor.drain(within_s=5)
         await link.stop()
+        await ingestor.stop()
 
 
 @asynccontextmanager

@@ -8,7 +8,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from devices import EmbeddedBroker, MqttLink
+from devices import BatchSubscriber, EmbeddedBroker, Ingestor, MqttLink
 from server.settings import Settings
 
 
@@ -21,5 +21,7 @@ class Runtime:
     sessions: async_sessionmaker[AsyncSession] | None = None
     broker: EmbeddedBroker | None = None
     mqtt: MqttLink | None = None
+    ingestor: Ingestor | None = None
+    # Called with every committed batch of readings and events (the alarm path hooks in here).
+    batch_subscribers: list[BatchSubscriber] = field(default_factory=list)
     scheduler: AsyncIOScheduler | None = None
-    notes: list[str] = field(default_factory=list)

@@ -54,6 +54,18 @@ class Settings(BaseSettings):
         default="vaki-server-1",
         description="Stable MQTT client id of this instance (its persistent session).",
     )
+    mqtt_shared_group: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="MQTT 5 shared-subscription group, so several instances split ingestion "
+        "(Mosquitto, EMQX; not the embedded broker).",
+    )
+    mqtt_session_expiry_s: int = Field(
+        default=86400,
+        ge=60,
+        description="How long the broker keeps this instance's session and queued messages "
+        "while it is away (MQTT 5); keep it at an hour or more in production.",
+    )
     mqtt_protocol: Literal["auto", "5", "3.1.1"] = Field(
         default="auto",
         description="MQTT protocol version; auto tries 5 and falls back to 3.1.1.",
