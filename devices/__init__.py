@@ -29,8 +29,15 @@ from devices.models import (
     Event,
     Reading,
 )
+from devices.mosquitto_auth import MOSQUITTO_CONF, render_acl_file, render_password_file
 from devices.mqtt import InboundMessage, MqttEndpoint, MqttLink
-from devices.registry import ProvisionedDevice, provision_device, revoke_device
+from devices.registry import (
+    ProvisionedDevice,
+    active_broker_logins,
+    provision_device,
+    reset_device_secret,
+    revoke_device,
+)
 from devices.topics import SERVICE_USERNAME, device_topic, ingest_subscriptions
 
 MODELS = (Device, Reading, Event, DeadLetter)
@@ -38,6 +45,7 @@ MODELS = (Device, Reading, Event, DeadLetter)
 __all__ = [
     "EXPECTED_INTERVAL_S",
     "MODELS",
+    "MOSQUITTO_CONF",
     "SERVICE_USERNAME",
     "UNREADABLE_EVENT",
     "BatchSubscriber",
@@ -59,10 +67,14 @@ __all__ = [
     "ProvisionedDevice",
     "Reading",
     "UnknownDeviceError",
+    "active_broker_logins",
     "device_topic",
     "ingest_subscriptions",
     "provision_device",
     "raw_message_id",
     "read_broker_address",
+    "render_acl_file",
+    "render_password_file",
+    "reset_device_secret",
     "revoke_device",
 ]

@@ -66,6 +66,8 @@ class Device(SQLModel, table=True):
     )
     label: str = Field(default="", max_length=200)
     secret_hash: str = Field(max_length=255)
+    # The same secret as mosquitto_passwd hashes it, for exporting to an external broker.
+    broker_password_hash: str | None = Field(default=None, max_length=255)
     expected_interval_s: int = Field(default=900)
     online: bool = Field(default=False)
     last_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from care import get_resident, hash_machine_secret, new_secret, utcnow
 from devices.errors import UnknownDeviceError
 from devices.models import EXPECTED_INTERVAL_S, Device, DeviceKind
+from devices.mosquitto_auth import mosquitto_hash
 
 
 @dataclass(frozen=True)
@@ -44,11 +46,31 @@ async def provision_device(
         resident_id=resident_id,
         label=label,
         secret_hash=hash_machine_secret(secret),
+        broker_password_hash=mosquitto_hash(secret),
         expected_interval_s=EXPECTED_INTERVAL_S[kind],
     )
     session.add(device)
     await session.flush()
     return ProvisionedDevice(device=device, secret=secret)
+
+
+async def reset_device_secret(session: AsyncSession, device: Device) -> str:
+    """Give a device a new secret (the old one stops working) and return it."""
+    secret = new_secret()
+    device.secret_hash = hash_machine_secret(secret)
+    device.broker_password_hash = mosquitto_hash(secret)
+    session.add(device)
+    return secret
+
+
+async def active_broker_logins(session: AsyncSession) -> list[tuple[str, str]]:
+    """(device id, Mosquitto hash) of every device that is not revoked."""
+    rows = await session.exec(
+        select(Device.id, Device.broker_password_hash)
+        .where(col(Device.revoked_at).is_(None), col(Device.broker_password_hash).is_not(None))
+        .order_by(col(Device.id))
+    )
+    return [(device_id, password_hash) for device_id, password_hash in rows if password_hash]
 
 
 async def revoke_device(session: AsyncSession, device_id: str) -> Device:

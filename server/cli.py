@@ -7,6 +7,7 @@ import errno
 import json
 import socket
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -43,6 +44,8 @@ device_cli = typer.Typer(help="Devices in residents' homes.", no_args_is_help=Tr
 cli.add_typer(db_cli, name="db")
 cli.add_typer(user_cli, name="user")
 cli.add_typer(device_cli, name="device")
+mqtt_cli = typer.Typer(help="An external MQTT broker (Mosquitto).", no_args_is_help=True)
+cli.add_typer(mqtt_cli, name="mqtt")
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -308,6 +311,49 @@ def device_revoke(
 
     device = _run_with_database(settings, work)
     typer.echo(f"revoked {device.id}")
+
+
+@mqtt_cli.command("export-auth")
+def mqtt_export_auth(
+    password_file: Annotated[Path, typer.Option(help="Mosquitto password_file to write.")],
+    acl_file: Annotated[Path, typer.Option(help="Mosquitto acl_file to write.")],
+    server_username: Annotated[
+        str | None, typer.Option(help="The service's broker login (default: from VAKI_MQTT_URL).")
+    ] = None,
+    server_password: Annotated[
+        str | None, typer.Option(help="Its password (default: from VAKI_MQTT_URL).")
+    ] = None,
+) -> None:
+    """Write Mosquitto's password and ACL files: every active device, and the service."""
+    settings = _settings()
+    endpoint = devices.MqttEndpoint.from_url(settings.mqtt_url) if settings.mqtt_url else None
+    username = server_username or (endpoint.username if endpoint else None)
+    password = server_password or (endpoint.password if endpoint else None)
+    if not username or not password:
+        raise _fail(
+            "the service's broker login is unknown: put it in VAKI_MQTT_URL "
+            "(mqtt://user:password@host:1883) or pass --server-username and --server-password"
+        )
+    logins = _run_with_database(settings, devices.active_broker_logins)
+    for path, content in (
+        (password_file, devices.render_password_file(logins, username, password)),
+        (acl_file, devices.render_acl_file(username)),
+    ):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_text(content)
+        temporary.chmod(0o640)  # the broker's group must read it
+        temporary.replace(path)  # atomic: Mosquitto never reads half a file
+    typer.echo(f"wrote {len(logins)} device logins to {password_file} and the ACL to {acl_file}")
+    typer.echo("In mosquitto.conf:")
+    typer.echo(
+        devices.MOSQUITTO_CONF.format(
+            password_file=password_file.resolve(), acl_file=acl_file.resolve()
+        )
+    )
+    typer.echo(
+        "Reload Mosquitto to apply (kill -HUP its pid); do so after every device add/revoke."
+    )
 
 
 def main() -> None:

@@ -185,9 +185,7 @@ async def _refresh_secrets(session: AsyncSession) -> DemoWorld:
         ).all()
         demo_devices = []
         for device in owned:
-            secret = care.new_secret()
-            device.secret_hash = care.hash_machine_secret(secret)
-            session.add(device)
+            secret = await devices.reset_device_secret(session, device)
             demo_devices.append(DemoDevice(device.id, device.kind, secret))
         assert resident.id is not None
         residents.append(DemoResident(resident.id, resident.full_name, tuple(demo_devices)))

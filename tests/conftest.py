@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
+import signal
 import socket
+import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -173,3 +177,67 @@ class MqttProbe:
         """Disconnect and stop the network thread."""
         self.client.disconnect()
         self.client.loop_stop()
+
+
+class PrivateMosquitto:
+    """A Mosquitto process of a test's own, on a free port, with the config the test gives."""
+
+    def __init__(self, directory: Path, extra_config: str = "") -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.extra_config = extra_config
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start (or start again on the same port) and wait until it accepts connections."""
+        config = self.directory / "mosquitto.conf"
+        config.write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            # As root, Mosquitto would switch to its own user, who cannot read pytest's dirs.
+            + ("user root\n" if os.geteuid() == 0 else "")
+            + f"persistence true\npersistence_location {self.directory}/\n"
+            f"{self.extra_config}"
+        )
+        log = (self.directory / "mosquitto.log").open("ab")
+        self.process = subprocess.Popen(
+            ["mosquitto", "-c", str(config)], stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+        for _ in range(100):
+            if tcp_open("127.0.0.1", self.port):
+                return
+            time.sleep(0.05)
+        raise RuntimeError(
+            f"mosquitto did not start: {(self.directory / 'mosquitto.log').read_text()}"
+        )
+
+    def reload(self) -> None:
+        """SIGHUP: Mosquitto reads its password and ACL files again."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGHUP)
+        time.sleep(0.3)
+
+    def stop(self) -> None:
+        """SIGTERM, as a service manager stops it."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.process = None
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def private_mosquitto(tmp_path: Path) -> Iterator[PrivateMosquitto]:
+    """A Mosquitto of the test's own (anonymous unless the test configures it), stopped after."""
+    if shutil.which("mosquitto") is None:
+        missing_service("the mosquitto binary")
+    broker = PrivateMosquitto(tmp_path)
+    yield broker
+    broker.stop()
