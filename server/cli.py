@@ -44,6 +44,8 @@ device_cli = typer.Typer(help="Devices in residents' homes.", no_args_is_help=Tr
 cli.add_typer(db_cli, name="db")
 cli.add_typer(user_cli, name="user")
 cli.add_typer(device_cli, name="device")
+bench_cli = typer.Typer(help="Benchmarks that print their figures.", no_args_is_help=True)
+cli.add_typer(bench_cli, name="bench")
 mqtt_cli = typer.Typer(help="An external MQTT broker (Mosquitto).", no_args_is_help=True)
 cli.add_typer(mqtt_cli, name="mqtt")
 
@@ -354,6 +356,63 @@ def mqtt_export_auth(
     typer.echo(
         "Reload Mosquitto to apply (kill -HUP its pid); do so after every device add/revoke."
     )
+
+
+@bench_cli.command("ingest")
+def bench_ingest(
+    seconds: Annotated[float, typer.Option(help="Publishing time of each phase.")] = 20.0,
+    device_count: Annotated[int, typer.Option("--devices", help="Virtual devices.")] = 40,
+    publishers: Annotated[int, typer.Option(help="Publisher processes.")] = 2,
+    window: Annotated[int, typer.Option(help="Unacked readings each device keeps.")] = 50,
+    batch: Annotated[int, typer.Option(help="Readings per message (a hub batches).")] = 1,
+    broker: Annotated[
+        str,
+        typer.Option(
+            help="configured (VAKI_MQTT_URL, else embedded), embedded, or mosquitto "
+            "(a private Mosquitto with the recommended limits)."
+        ),
+    ] = "configured",
+    database_url: Annotated[
+        str | None, typer.Option(help="Database to write to (default: a new SQLite file).")
+    ] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="Short run (under a minute).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Last line: one JSON object.")] = False,
+) -> None:
+    """Readings committed per second end to end, and the broker's bare-subscriber rate.
+
+    Uses the configured broker (VAKI_MQTT_URL) or, when none is set, the embedded one.
+    """
+    import contextlib
+    import shutil
+
+    from server.bench_ingest import BenchConfig, bench_settings, run_ingest_bench, tuned_mosquitto
+
+    if broker not in ("configured", "embedded", "mosquitto"):
+        raise _fail(f"--broker must be configured, embedded or mosquitto, not {broker!r}")
+    settings = _settings()
+    config = BenchConfig(
+        seconds=5.0 if quick else seconds,
+        devices=device_count,
+        publishers=publishers,
+        window=window,
+        batch=batch,
+    )
+    run_settings, scratch = bench_settings(settings, database_url)
+    try:
+        with contextlib.ExitStack() as stack:
+            if broker == "embedded":
+                run_settings.mqtt_url = None
+            elif broker == "mosquitto":
+                run_settings.mqtt_url = stack.enter_context(tuned_mosquitto(scratch))
+            figures = asyncio.run(run_ingest_bench(run_settings, config))
+    except StartupError as err:
+        raise _fail(str(err)) from err
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    if not as_json:
+        for key, value in figures.items():
+            typer.echo(f"{key:<22} {value}")
+    typer.echo(json.dumps(figures))
 
 
 def main() -> None:

@@ -1,6 +1,7 @@
-"""One lifespan per resource: database, embedded broker, MQTT link, scheduler.
+"""One lifespan per resource: database, embedded broker, MQTT ingestion, scheduler.
 
-Each opens its resource, yields while the app runs, and closes it in ``finally``.
+Each opens its resource on the ``Runtime``, yields while the service runs, and closes it in
+``finally``. The app runs them as its lifespans; benchmarks run them without the web app.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from server.runtime import Runtime
 log = logging.getLogger(__name__)
 
 Lifespan = Callable[[Litestar], AbstractAsyncContextManager[None]]
+Resource = Callable[[Runtime], AbstractAsyncContextManager[None]]
 
 
 def runtime_of(app: Litestar) -> Runtime:
@@ -37,9 +39,8 @@ def runtime_of(app: Litestar) -> Runtime:
 
 
 @asynccontextmanager
-async def database_lifespan(app: Litestar) -> AsyncIterator[None]:
+async def open_database(runtime: Runtime) -> AsyncIterator[None]:
     """Open the engine and bring the schema to the newest migration."""
-    runtime = runtime_of(app)
     url = runtime.settings.effective_database_url
     engine = create_engine(url)
     try:
@@ -54,9 +55,8 @@ async def database_lifespan(app: Litestar) -> AsyncIterator[None]:
 
 
 @asynccontextmanager
-async def broker_lifespan(app: Litestar) -> AsyncIterator[None]:
+async def open_broker(runtime: Runtime) -> AsyncIterator[None]:
     """Start the embedded MQTT broker unless an external one is configured."""
-    runtime = runtime_of(app)
     settings = runtime.settings
     if not settings.uses_embedded_broker:
         yield
@@ -104,13 +104,12 @@ def _mqtt_endpoint(runtime: Runtime) -> tuple[MqttEndpoint, str]:
 
 
 @asynccontextmanager
-async def mqtt_lifespan(app: Litestar) -> AsyncIterator[None]:
+async def open_ingestion(runtime: Runtime) -> AsyncIterator[None]:
     """Connect the MQTT link and the ingestion writer behind it.
 
     The link keeps reconnecting while the broker is away; the writer acks nothing it has
     not committed, so whatever is in flight at shutdown is redelivered by the broker.
     """
-    runtime = runtime_of(app)
     assert runtime.engine is not None
     settings = runtime.settings
     endpoint, protocol = _mqtt_endpoint(runtime)
@@ -150,9 +149,8 @@ async def mqtt_lifespan(app: Litestar) -> AsyncIterator[None]:
 
 
 @asynccontextmanager
-async def scheduler_lifespan(app: Litestar) -> AsyncIterator[None]:
+async def open_scheduler(runtime: Runtime) -> AsyncIterator[None]:
     """Run APScheduler on the event loop; durable timer state lives in the database."""
-    runtime = runtime_of(app)
     scheduler = AsyncIOScheduler(
         job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
         timezone="UTC",
@@ -166,9 +164,17 @@ async def scheduler_lifespan(app: Litestar) -> AsyncIterator[None]:
         scheduler.shutdown(wait=False)
 
 
-LIFESPANS: tuple[Lifespan, ...] = (
-    database_lifespan,
-    broker_lifespan,
-    mqtt_lifespan,
-    scheduler_lifespan,
-)
+RESOURCES: tuple[Resource, ...] = (open_database, open_broker, open_ingestion, open_scheduler)
+
+
+def _as_lifespan(resource: Resource) -> Lifespan:
+    """A Litestar lifespan that opens ``resource`` on the app's runtime."""
+
+    def lifespan(app: Litestar) -> AbstractAsyncContextManager[None]:
+        return resource(runtime_of(app))
+
+    lifespan.__name__ = resource.__name__
+    return lifespan
+
+
+LIFESPANS: tuple[Lifespan, ...] = tuple(_as_lifespan(resource) for resource in RESOURCES)
