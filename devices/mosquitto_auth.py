@@ -26,6 +26,10 @@ password_file {password_file}
 acl_file {acl_file}
 # A device's client id is its username, so one device cannot take over another's session.
 use_username_as_clientid true
+# Vaki acknowledges messages only after its database commit: let a whole batch be in
+# flight to it, and let the broker queue a backlog rather than drop it.
+max_inflight_messages 1000
+max_queued_messages 100000
 """
 
 

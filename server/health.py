@@ -52,6 +52,14 @@ class HealthController(Controller):
             mqtt.update(ok=False, detail="embedded broker process is not running")
         checks["mqtt"] = mqtt
 
+        ingestor = runtime.ingestor
+        ingestion: dict[str, Any] = {"ok": ingestor is not None and ingestor.database_ok}
+        if ingestor is not None:
+            ingestion["backlog"] = ingestor.backlog
+            if ingestor.last_error:
+                ingestion["detail"] = ingestor.last_error
+        checks["ingestion"] = ingestion
+
         scheduler = runtime.scheduler
         checks["scheduler"] = {"ok": scheduler is not None and scheduler.running}
 

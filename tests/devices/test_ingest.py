@@ -302,3 +302,68 @@ async def test_status_last_will_and_clock_skew(home: Home) -> None:
             if not device.online:
                 break
     assert device.online is False
+
+
+@pytest.mark.postgres
+@pytest.mark.mosquitto
+async def test_database_outage_holds_acks_and_loses_nothing(
+    settings: Settings, mosquitto: tuple[str, int], postgres_url: str, postgres_admin: str
+) -> None:
+    """While PostgreSQL refuses connections nothing is acked; then all is stored once."""
+    import psycopg
+
+    host, port = mosquitto
+    settings.mqtt_url = f"mqtt://{host}:{port}"
+    settings.database_url = postgres_url
+    settings.mqtt_session_expiry_s = 60
+    name = postgres_url.rsplit("/", 1)[1]
+    app = create_app(settings)
+    async with AsyncTestClient(app=app) as client:
+        runtime: Runtime = app.state.runtime
+        assert runtime.engine is not None
+        sessions = session_factory(runtime.engine)
+        async with sessions() as session:
+            provisioned = await devices.provision_device(
+                session,
+                kind=devices.DeviceKind.SCALE,
+                resident_id=None,
+                device_id=f"scale-{uuid.uuid4().hex[:10]}",
+            )
+            await session.commit()
+        device_id = provisioned.device.id
+        device = MqttProbe(host, port, client_id=device_id)
+        assert not device.connect().is_failure
+        device.subscribe(devices.device_topic(device_id, "ack"))
+
+        def weight(message_id: str) -> bytes:
+            return json.dumps(
+                {"id": message_id, "type": "weight", "values": {"weight": 71.5}}
+            ).encode()
+
+        with psycopg.connect(postgres_admin, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+            )
+            for n in range(5):
+                device.publish(devices.device_topic(device_id, "reading"), weight(f"w-{n}"))
+            # Down: no ack reaches the device, and /readyz says so.
+            with pytest.raises(queue.Empty):
+                device.next_message(timeout=2)
+            ready = await client.get("/readyz")
+            assert ready.status_code == 503
+            assert ready.json()["checks"]["database"]["ok"] is False
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        acked: list[str] = []
+        while len(acked) < 5:
+            acked.extend(json.loads(device.next_message(timeout=30).payload)["ids"])
+        assert sorted(acked) == [f"w-{n}" for n in range(5)]
+        assert runtime.ingestor is not None
+        await runtime.ingestor.drain(within_s=10)
+        async with sessions() as session:
+            rows = await session.exec(
+                select(devices.Reading).where(col(devices.Reading.device_id) == device_id)
+            )
+            assert sorted(r.message_id for r in rows.all()) == [f"w-{n}" for n in range(5)]
+        assert (await client.get("/readyz")).status_code == 200
+        device.close()

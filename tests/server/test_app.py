@@ -19,6 +19,7 @@ async def test_ready_with_embedded_broker_and_sqlite(settings: Settings) -> None
         assert body["checks"]["mqtt"]["ok"] is True
         assert body["checks"]["mqtt"]["embedded"] is True
         assert body["checks"]["scheduler"] == {"ok": True}
+        assert body["checks"]["ingestion"] == {"ok": True, "backlog": 0}
 
 
 async def test_ready_with_mosquitto_and_postgresql(
