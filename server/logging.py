@@ -11,7 +11,7 @@ from server.settings import Settings
 
 _NOISY = (
     "aiosqlite",
-    "alembic.runtime.migration",
+    "alembic",
     "amqtt",
     "transitions",
     "apscheduler.scheduler",
