@@ -440,17 +440,31 @@ class Ingestor:
         message_id = raw_message_id(message.payload)
         for index, output in enumerate(decoded):
             item_id = message_id if len(decoded) == 1 else f"{message_id}.{index}"
-            if isinstance(output, firmware_bridge.DecodedReading):
-                # GATT time stamps carry no zone; the receive time is the trustworthy clock.
-                reading = ReadingIn(item_id, output.type, dict(output.values), None)
-                plan.readings.append(_reading_row(reading, device_id, device, received_at))
-            elif isinstance(output, firmware_bridge.DecodedEvent):
-                event = EventIn(item_id, output.type, dict(output.data), None)
-                plan.events.append(_event_row(event, device_id, device, received_at))
-            else:
+            if isinstance(output, firmware_bridge.DecodedStatus):
                 plan.statuses[device_id] = StatusIn(
                     online=True, battery=output.battery, firmware=None, extra={}
                 )
+                continue
+            # Decoded values pass the same contract as JSON ones: a vendor's 20,000 mmHg is
+            # as implausible as anybody's. GATT time stamps carry no zone, so none is kept.
+            if isinstance(output, firmware_bridge.DecodedReading):
+                document = {"id": item_id, "type": output.type, "values": dict(output.values)}
+                encoded = json.dumps(document).encode()
+                (item,) = parse_readings(encoded)
+                if isinstance(item, Rejected):
+                    _count("raw", "dead_letter")
+                    plan.dead_letter(message, f"{codec}: {item.reason}", device_id, encoded)
+                    continue
+                plan.readings.append(_reading_row(item, device_id, device, received_at))
+            else:
+                document = {"id": item_id, "type": output.type, "data": dict(output.data)}
+                try:
+                    event = parse_event(json.dumps(document).encode())
+                except ContractError as err:
+                    _count("raw", "dead_letter")
+                    plan.dead_letter(message, f"{codec}: {err.reason}", device_id, message.payload)
+                    continue
+                plan.events.append(_event_row(event, device_id, device, received_at))
         _count("raw", "stored")
         plan.ack(device_id, message_id)
 

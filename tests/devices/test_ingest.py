@@ -367,3 +367,36 @@ async def test_database_outage_holds_acks_and_loses_nothing(
             assert sorted(r.message_id for r in rows.all()) == [f"w-{n}" for n in range(5)]
         assert (await client.get("/readyz")).status_code == 200
         device.close()
+
+
+@pytest.mark.mosquitto
+async def test_raw_vendor_payloads_are_decoded_checked_and_acked_by_content_id(home: Home) -> None:
+    # GATT Blood Pressure Measurement, kPa: flags 01 | 16.0 | 10.7 | 12.5 kPa (SFLOAT, exp -1)
+    gatt = bytes.fromhex("01 a0f0 6bf0 7df0")
+    home.device.publish(home.topic("raw/gatt-2a35"), gatt)
+    assert home.acked_ids(1) == [devices.raw_message_id(gatt)]
+    # Zigbee2MQTT contact sensor: the door opened; battery 81 %.
+    z2m = b'{"contact": false, "battery": 81, "linkquality": 120}'
+    home.device.publish(home.topic("raw/z2m"), z2m)
+    assert home.acked_ids(1) == [devices.raw_message_id(z2m)]
+    # A decodable but implausible measurement: systolic SFLOAT 0x10C8 = 200 x 10 = 2000 mmHg.
+    absurd = bytes.fromhex("00 c810 5000 5d00")
+    home.device.publish(home.topic("raw/gatt-2a35"), absurd)
+    # Bytes the codec cannot read, and a codec nobody knows.
+    home.device.publish(home.topic("raw/gatt-2a35"), b"\x00\x01")
+    home.device.publish(home.topic("raw/acme-9000"), b"\x01\x02\x03")
+    await home.settle()
+    (reading,) = await home.rows(devices.Reading)
+    assert reading.type == "blood_pressure"
+    assert reading.values == {"systolic": 120.0, "diastolic": 80.3, "mean_arterial": 93.8}
+    assert reading.message_id == devices.raw_message_id(gatt)
+    (event,) = await home.rows(devices.Event)
+    assert event.type == "door_open"
+    async with home.sessions() as session:
+        device = await session.get(devices.Device, home.device_id)
+        assert device is not None
+        assert device.battery_pct == 81
+    reasons = [letter.reason for letter in await home.dead_letters()]
+    assert len(reasons) == 3
+    assert any("2000" in reason for reason in reasons)
+    assert any("acme-9000" in reason for reason in reasons)
