@@ -7,15 +7,23 @@ HTTP directly.
 
 from alerts.models import (
     Alert,
+    AlertRule,
     AlertSeverity,
     AlertStatus,
     AlertTimelineEntry,
     CheckinKind,
     CheckinPlan,
     EscalationPolicy,
+    EscalationState,
+    EscalationStep,
     EscalationTier,
     Notification,
     NotificationStatus,
+    OnCallOverride,
+    OnCallShift,
+    PushSubscription,
+    StepKind,
+    StepStatus,
 )
 
 MODELS = (
@@ -23,20 +31,33 @@ MODELS = (
     AlertTimelineEntry,
     EscalationPolicy,
     EscalationTier,
+    EscalationStep,
     CheckinPlan,
     Notification,
+    OnCallShift,
+    OnCallOverride,
+    AlertRule,
+    PushSubscription,
 )
 
 __all__ = [
     "MODELS",
     "Alert",
+    "AlertRule",
     "AlertSeverity",
     "AlertStatus",
     "AlertTimelineEntry",
     "CheckinKind",
     "CheckinPlan",
     "EscalationPolicy",
+    "EscalationState",
+    "EscalationStep",
     "EscalationTier",
     "Notification",
     "NotificationStatus",
+    "OnCallOverride",
+    "OnCallShift",
+    "PushSubscription",
+    "StepKind",
+    "StepStatus",
 ]

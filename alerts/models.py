@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, String, Text, UniqueConstraint
+from sqlalchemy import JSON, String, Text, UniqueConstraint, text
 from sqlmodel import Field, Index, SQLModel
 
 from care import BigIntId, UTCDateTime, utcnow
@@ -29,19 +29,42 @@ class AlertStatus(StrEnum):
     RESOLVED = "resolved"
 
 
+class EscalationState(StrEnum):
+    """Whether an alert is still climbing through its policy's tiers."""
+
+    NONE = "none"
+    ACTIVE = "active"
+    STOPPED = "stopped"
+    EXHAUSTED = "exhausted"
+
+
 class Alert(SQLModel, table=True):
     """Something a person must look at: a panic, a fall, a missed check-in, a silent device."""
 
     __tablename__ = "alert"
-    __table_args__ = (Index("ix_alert_status_severity", "status", "severity"),)
+    __table_args__ = (
+        Index("ix_alert_status_severity", "status", "severity"),
+        # One open alert per condition: repeats count up instead of piling up.
+        Index(
+            "uq_alert_open_condition",
+            "dedupe_key",
+            unique=True,
+            sqlite_where=text("status != 'resolved'"),
+            postgresql_where=text("status != 'resolved'"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     resident_id: int | None = Field(default=None, foreign_key="resident.id", index=True)
     device_id: str | None = Field(default=None, foreign_key="device.id", max_length=64)
     team_id: int | None = Field(default=None, foreign_key="care_team.id", index=True)
     kind: str = Field(max_length=48)
+    # The condition this alert stands for, e.g. "resident:7:panic" or "device:scale-1:silent".
+    dedupe_key: str = Field(max_length=160)
     severity: AlertSeverity = Field(sa_type=String(16))
     status: AlertStatus = Field(default=AlertStatus.OPEN, sa_type=String(16))
+    policy_id: int | None = Field(default=None, foreign_key="escalation_policy.id")
+    escalation: EscalationState = Field(default=EscalationState.NONE, sa_type=String(16))
     title: str = Field(max_length=300)
     details: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     # Repeats of the same condition raise the count instead of opening a new alert.
@@ -156,3 +179,101 @@ class Notification(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class StepKind(StrEnum):
+    """What a due escalation step does when it fires."""
+
+    NOTIFY = "notify"
+    RETRIGGER = "retrigger"
+
+
+class StepStatus(StrEnum):
+    """Where a step is: waiting for its time, being delivered, finished or called off."""
+
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class EscalationStep(SQLModel, table=True):
+    """One durable step of an alert's escalation: who is told at which tier, and when.
+
+    The database is the clock's memory: a restart, or a second instance, finds every step
+    here; claiming a step is one atomic update, so no step fires twice.
+    """
+
+    __tablename__ = "escalation_step"
+    __table_args__ = (
+        UniqueConstraint("alert_id", "kind", "tier", "attempt", name="uq_escalation_step"),
+        Index("ix_escalation_step_due", "status", "due_at"),
+    )
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    alert_id: int = Field(foreign_key="alert.id", ondelete="CASCADE")
+    kind: StepKind = Field(default=StepKind.NOTIFY, sa_type=String(16))
+    tier: int
+    attempt: int = Field(default=1)
+    due_at: datetime = Field(sa_type=UTCDateTime)
+    status: StepStatus = Field(default=StepStatus.PENDING, sa_type=String(16))
+    claimed_by: str | None = Field(default=None, max_length=64)
+    claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    done_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class OnCallShift(SQLModel, table=True):
+    """A weekly on-call shift of a team: who, which weekday, from when to when (team's time)."""
+
+    __tablename__ = "oncall_shift"
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: int = Field(foreign_key="care_team.id", index=True, ondelete="CASCADE")
+    staff_id: int = Field(foreign_key="staff_user.id", ondelete="CASCADE")
+    # ISO weekday of the start (1 = Monday); a shift ending before it starts runs overnight.
+    weekday: int
+    starts: str = Field(max_length=5)
+    ends: str = Field(max_length=5)
+
+
+class OnCallOverride(SQLModel, table=True):
+    """Someone else is on call for a while (swap, sickness, holiday)."""
+
+    __tablename__ = "oncall_override"
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: int = Field(foreign_key="care_team.id", index=True, ondelete="CASCADE")
+    staff_id: int = Field(foreign_key="staff_user.id", ondelete="CASCADE")
+    starts_at: datetime = Field(sa_type=UTCDateTime)
+    ends_at: datetime = Field(sa_type=UTCDateTime)
+    note: str = Field(default="", max_length=300)
+
+
+class AlertRule(SQLModel, table=True):
+    """A rule as data: a care team's default, or one resident's own (which wins)."""
+
+    __tablename__ = "alert_rule"
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: int | None = Field(default=None, foreign_key="care_team.id", index=True)
+    resident_id: int | None = Field(default=None, foreign_key="resident.id", index=True)
+    # "vital_range", "weight_gain", "device_silent", "low_battery", ...
+    kind: str = Field(max_length=32)
+    # What the rule watches, e.g. "spo2" for a vital range; rules of one kind and subject
+    # at resident level replace the team's.
+    subject: str = Field(default="", max_length=48)
+    params: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    severity: AlertSeverity = Field(default=AlertSeverity.HIGH, sa_type=String(16))
+    enabled: bool = Field(default=True)
+
+
+class PushSubscription(SQLModel, table=True):
+    """A staff member's browser or phone that accepts web push notifications."""
+
+    __tablename__ = "push_subscription"
+
+    id: int | None = Field(default=None, primary_key=True)
+    staff_id: int = Field(foreign_key="staff_user.id", index=True, ondelete="CASCADE")
+    endpoint: str = Field(max_length=1000, unique=True)
+    subscription: dict[str, Any] = Field(sa_type=JSON)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

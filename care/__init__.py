@@ -9,6 +9,7 @@ every domain shares (UTC timestamps, id types) and secret hashing (argon2).
 from care.errors import CareError, DuplicateError, NotFoundError
 from care.models import (
     AccessLogEntry,
+    ApiToken,
     CareTeam,
     Contact,
     Organisation,
@@ -32,11 +33,13 @@ MODELS = (
     ResidentTeam,
     Contact,
     AccessLogEntry,
+    ApiToken,
 )
 
 __all__ = [
     "MODELS",
     "AccessLogEntry",
+    "ApiToken",
     "BigIntId",
     "CareError",
     "CareTeam",

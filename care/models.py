@@ -48,6 +48,8 @@ class CareTeam(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=200, unique=True)
     description: str = Field(default="", max_length=1000)
+    # The team's own clock: on-call shifts are written in it.
+    time_zone: str = Field(default="Atlantic/Reykjavik", max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -147,3 +149,18 @@ class AccessLogEntry(SQLModel, table=True):
     resident_id: int | None = Field(default=None, foreign_key="resident.id", index=True)
     action: str = Field(max_length=64)
     context: str = Field(default="", max_length=500)
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token that acts for a staff member (integrations, the live alert stream)."""
+
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    staff_id: int = Field(foreign_key="staff_user.id", index=True, ondelete="CASCADE")
+    # The token's first characters, to find its row; the whole token is stored only hashed.
+    prefix: str = Field(max_length=16, unique=True)
+    token_hash: str = Field(max_length=255)
+    label: str = Field(default="", max_length=100)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -37,6 +37,7 @@ cli = typer.Typer(
     help="Vaki: telehealth and welfare technology for people aged 60+ living at home.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,
 )
 db_cli = typer.Typer(help="Database schema: migrate and check.", no_args_is_help=True)
 user_cli = typer.Typer(help="Staff logins.", no_args_is_help=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -74,16 +76,29 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-def _upgrade(connection: Connection) -> None:
-    """Upgrade to head on ``connection``, serialised between instances on PostgreSQL."""
+def migrate(connection: Connection, revision: str = "head", *, downgrade: bool = False) -> None:
+    """Move the schema to ``revision`` on ``connection``.
+
+    PostgreSQL: instances starting together take turns (advisory lock). SQLite: run it on
+    a connection from ``_migration_engine``, and every reference is checked afterwards.
+    """
     from alembic import command
 
-    if connection.dialect.name == "postgresql":
+    config = alembic_config(connection)
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
         connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
     try:
-        command.upgrade(alembic_config(connection), "head")
+        if downgrade:
+            command.downgrade(config, revision)
+        else:
+            command.upgrade(config, revision)
+        if dialect == "sqlite":
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise RuntimeError(f"migration left broken references: {broken[:5]}")
     finally:
-        if connection.dialect.name == "postgresql":
+        if dialect == "postgresql":
             connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _MIGRATION_LOCK_KEY})
 
 
@@ -94,10 +109,47 @@ def _current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-async def upgrade_database(engine: AsyncEngine) -> None:
-    """Apply every pending migration."""
-    async with engine.begin() as connection:
-        await connection.run_sync(_upgrade)
+def _on_sqlite_migration_connect(dbapi_connection: Any, _record: Any) -> None:
+    """Foreign keys off (a column change copies the table, which rows may point at) and
+    transactions under our control, so a failed migration leaves nothing half done."""
+    _on_sqlite_connect(dbapi_connection, _record)
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=OFF")
+    cursor.close()
+    # pysqlite would commit DDL statement by statement; BEGIN ourselves instead.
+    dbapi_connection.isolation_level = None
+
+
+def _on_sqlite_migration_begin(connection: Connection) -> None:
+    """Open the migration's one transaction."""
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@contextlib.asynccontextmanager
+async def _migration_engine(engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
+    """The engine to migrate with: ``engine`` itself, or a SQLite one set up for DDL."""
+    if engine.dialect.name != "sqlite":
+        yield engine
+        return
+    migrating = create_async_engine(engine.url, connect_args={"timeout": 30})
+    event.listen(migrating.sync_engine, "connect", _on_sqlite_migration_connect)
+    event.listen(migrating.sync_engine, "begin", _on_sqlite_migration_begin)
+    try:
+        yield migrating
+    finally:
+        await migrating.dispose()
+
+
+async def upgrade_database(engine: AsyncEngine, revision: str = "head") -> None:
+    """Apply every pending migration (or those up to ``revision``)."""
+    async with _migration_engine(engine) as migrating, migrating.begin() as connection:
+        await connection.run_sync(lambda sync: migrate(sync, revision))
+
+
+async def downgrade_database(engine: AsyncEngine, revision: str) -> None:
+    """Undo migrations down to ``revision``."""
+    async with _migration_engine(engine) as migrating, migrating.begin() as connection:
+        await connection.run_sync(lambda sync: migrate(sync, revision, downgrade=True))
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

@@ -17,6 +17,33 @@ from server.db import (
 )
 
 
+async def test_a_failed_migration_leaves_nothing_half_done(sqlite_url: str) -> None:
+    """SQLite DDL runs in one transaction: a failure rolls back every step before it."""
+    from sqlalchemy import text
+
+    engine = create_engine(sqlite_url)
+    try:
+        await upgrade_database(engine, "0001")
+        async with engine.begin() as connection:
+            # Sabotage 0003: a column it is about to add already exists.
+            await connection.execute(text("ALTER TABLE care_team ADD COLUMN time_zone TEXT"))
+        try:
+            await upgrade_database(engine)
+        except Exception as err:
+            assert "time_zone" in str(err)
+        else:
+            raise AssertionError("the sabotaged migration succeeded")
+        # 0002 ran before 0003 failed, and was rolled back with it.
+        assert await current_revision(engine) == "0001"
+        async with engine.connect() as connection:
+            columns = await connection.run_sync(
+                lambda sync: {c["name"] for c in inspect(sync).get_columns("device")}
+            )
+        assert "broker_password_hash" not in columns
+    finally:
+        await engine.dispose()
+
+
 async def test_upgrade_from_empty_reaches_head_with_every_table(database_url: str) -> None:
     engine = create_engine(database_url)
     try:
@@ -57,9 +84,26 @@ async def test_check_notices_a_model_change(engine: AsyncEngine) -> None:
         table._columns.remove(extra)
 
 
+async def test_every_migration_down_and_up_with_data(engine: AsyncEngine) -> None:
+    """Down to the first revision and back to head with the demo world in the tables."""
+    from server.db import downgrade_database, session_factory
+    from server.demo import load_demo_world
+
+    async with session_factory(engine)() as session:
+        world = await load_demo_world(session)
+    await downgrade_database(engine, "0001")
+    assert await current_revision(engine) == "0001"
+    await upgrade_database(engine)
+    assert await current_revision(engine) == head_revision()
+    async with engine.connect() as connection:
+        residents = await connection.exec_driver_sql("SELECT count(*) FROM resident")
+        assert residents.scalar() == len(world.residents)
+
+
 async def test_downgrade_to_base_and_back(engine: AsyncEngine) -> None:
-    async with engine.begin() as connection:
-        await connection.run_sync(lambda sync: command.downgrade(alembic_config(sync), "base"))
+    from server.db import downgrade_database
+
+    await downgrade_database(engine, "base")
     async with engine.connect() as connection:
         tables = await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
     assert not set(METADATA.tables) & tables
