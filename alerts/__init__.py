@@ -5,6 +5,19 @@ policies with their tiers and on-call, and notification records. Never speaks MQ
 HTTP directly.
 """
 
+from alerts.changes import AlertCandidate, AlertChange
+from alerts.channels import (
+    Channel,
+    DeliveryResult,
+    EmailChannel,
+    OutgoingMessage,
+    SmsGatewayChannel,
+    WebPushChannel,
+    generate_vapid_keys,
+)
+from alerts.errors import AlertNotFoundError, AlertsError, AlertStateError, PolicyGapError
+from alerts.escalation import EscalationEngine
+from alerts.lifecycle import AlertLifecycle
 from alerts.models import (
     Alert,
     AlertRule,
@@ -25,6 +38,8 @@ from alerts.models import (
     StepKind,
     StepStatus,
 )
+from alerts.oncall import coverage_gaps, on_call_now, policy_gaps
+from alerts.rules import DEFAULT_RULES, EVENT_ALARMS, RuleEngine, event_alarm
 
 MODELS = (
     Alert,
@@ -41,14 +56,26 @@ MODELS = (
 )
 
 __all__ = [
+    "DEFAULT_RULES",
+    "EVENT_ALARMS",
     "MODELS",
     "Alert",
+    "AlertCandidate",
+    "AlertChange",
+    "AlertLifecycle",
+    "AlertNotFoundError",
     "AlertRule",
     "AlertSeverity",
+    "AlertStateError",
     "AlertStatus",
     "AlertTimelineEntry",
+    "AlertsError",
+    "Channel",
     "CheckinKind",
     "CheckinPlan",
+    "DeliveryResult",
+    "EmailChannel",
+    "EscalationEngine",
     "EscalationPolicy",
     "EscalationState",
     "EscalationStep",
@@ -57,7 +84,17 @@ __all__ = [
     "NotificationStatus",
     "OnCallOverride",
     "OnCallShift",
+    "OutgoingMessage",
+    "PolicyGapError",
     "PushSubscription",
+    "RuleEngine",
+    "SmsGatewayChannel",
     "StepKind",
     "StepStatus",
+    "WebPushChannel",
+    "coverage_gaps",
+    "event_alarm",
+    "generate_vapid_keys",
+    "on_call_now",
+    "policy_gaps",
 ]

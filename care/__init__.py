@@ -23,6 +23,7 @@ from care.models import (
 from care.registry import add_staff_user, ensure_organisation, get_resident
 from care.secrets import hash_machine_secret, hash_secret, new_secret, verify_secret
 from care.storage import BigIntId, UTCDateTime, utcnow
+from care.tokens import create_api_token, revoke_api_token, staff_for_token, team_ids_of
 
 MODELS = (
     Organisation,
@@ -55,11 +56,15 @@ __all__ = [
     "TeamMembership",
     "UTCDateTime",
     "add_staff_user",
+    "create_api_token",
     "ensure_organisation",
     "get_resident",
     "hash_machine_secret",
     "hash_secret",
     "new_secret",
+    "revoke_api_token",
+    "staff_for_token",
+    "team_ids_of",
     "utcnow",
     "verify_secret",
 ]

@@ -34,9 +34,11 @@ from devices.mqtt import InboundMessage, MqttEndpoint, MqttLink
 from devices.registry import (
     ProvisionedDevice,
     active_broker_logins,
+    mark_alarms_handled,
     provision_device,
     reset_device_secret,
     revoke_device,
+    unhandled_alarm_events,
 )
 from devices.topics import SERVICE_USERNAME, device_topic, ingest_subscriptions
 
@@ -70,6 +72,7 @@ __all__ = [
     "active_broker_logins",
     "device_topic",
     "ingest_subscriptions",
+    "mark_alarms_handled",
     "provision_device",
     "raw_message_id",
     "read_broker_address",
@@ -77,4 +80,5 @@ __all__ = [
     "render_password_file",
     "reset_device_secret",
     "revoke_device",
+    "unhandled_alarm_events",
 ]

@@ -32,6 +32,7 @@ import firmware_bridge
 from care import UTCDateTime, utcnow
 from devices.contract import (
     CLOCK_SKEW_LIMIT,
+    EVENT_TYPES,
     ContractError,
     EventIn,
     ReadingIn,
@@ -412,6 +413,7 @@ class Ingestor:
                     "device_ts": None,
                     "received_at": received_at,
                     "clock_skewed": False,
+                    "alarm_handled_at": None,  # it may have been a panic
                 }
             )
             plan.ack(device_id, err.message_id)
@@ -560,8 +562,10 @@ def _reading_row(
 def _event_row(
     item: EventIn, device_id: str, device: _DeviceInfo, received_at: datetime
 ) -> dict[str, Any]:
-    """The event table row of a validated event."""
+    """The event table row of a validated event; only alarms wait for the alarm path."""
+    is_alarm = EVENT_TYPES[item.type].alarm if item.type in EVENT_TYPES else True
     return {
+        "alarm_handled_at": None if is_alarm else received_at,
         "device_id": device_id,
         "message_id": item.message_id,
         "resident_id": device.resident_id,

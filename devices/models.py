@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, LargeBinary, String, UniqueConstraint
+from sqlalchemy import JSON, LargeBinary, String, UniqueConstraint, text
 from sqlmodel import Field, Index, SQLModel
 
 from care import BigIntId, UTCDateTime, utcnow
@@ -105,6 +105,13 @@ class Event(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("device_id", "message_id", name="uq_event_device_message"),
         Index("ix_event_resident_type_time", "resident_id", "type", "received_at"),
+        # Alarm events the alarm path has not yet turned into an alert: kept small.
+        Index(
+            "ix_event_alarm_unhandled",
+            "received_at",
+            sqlite_where=text("alarm_handled_at IS NULL"),
+            postgresql_where=text("alarm_handled_at IS NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
@@ -116,6 +123,9 @@ class Event(SQLModel, table=True):
     device_ts: datetime | None = Field(default=None, sa_type=UTCDateTime)
     received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     clock_skewed: bool = Field(default=False)
+    # Set when the alarm path has seen the event (an alert raised or counted, or nothing to
+    # raise); a sweep picks up any alarm event left unhandled, so none is ever lost.
+    alarm_handled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class DeadLetter(SQLModel, table=True):

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 
+from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from care import get_resident, hash_machine_secret, new_secret, utcnow
 from devices.errors import UnknownDeviceError
-from devices.models import EXPECTED_INTERVAL_S, Device, DeviceKind
+from devices.models import EXPECTED_INTERVAL_S, Device, DeviceKind, Event
 from devices.mosquitto_auth import mosquitto_hash
 
 
@@ -83,3 +85,24 @@ async def revoke_device(session: AsyncSession, device_id: str) -> Device:
         device.online = False
         session.add(device)
     return device
+
+
+async def mark_alarms_handled(session: AsyncSession, event_ids: list[int], at: datetime) -> None:
+    """Record that the alarm path has dealt with these events."""
+    if event_ids:
+        await session.exec(
+            update(Event)
+            .where(col(Event.id).in_(event_ids), col(Event.alarm_handled_at).is_(None))
+            .values(alarm_handled_at=at)
+        )
+
+
+async def unhandled_alarm_events(session: AsyncSession, older_than: datetime) -> list[Event]:
+    """Alarm events received before ``older_than`` that the alarm path has not seen."""
+    found = await session.exec(
+        select(Event)
+        .where(col(Event.alarm_handled_at).is_(None), col(Event.received_at) < older_than)
+        .order_by(col(Event.id))
+        .limit(500)
+    )
+    return list(found.all())

@@ -3,15 +3,51 @@
 from __future__ import annotations
 
 from litestar import Litestar
+from litestar.channels import ChannelsBackend, ChannelsPlugin
+from litestar.channels.backends.memory import MemoryChannelsBackend
 from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import ServiceUnavailableException
 from litestar.openapi.config import OpenAPIConfig
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+import alerts
 import web
 from server.health import HealthController
 from server.lifespans import LIFESPANS
+from server.live import ResilientPostgresChannels
+from server.pipeline import ALERTS_CHANNEL
 from server.runtime import Runtime
 from server.settings import Settings
+
+
+def _channels_backend(settings: Settings) -> ChannelsBackend:
+    """In memory for one instance; PostgreSQL LISTEN/NOTIFY so every instance's consoles
+    hear every alert when the service runs on PostgreSQL."""
+    url = make_url(settings.effective_database_url)
+    if url.get_backend_name() == "postgresql":
+        dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        return ResilientPostgresChannels(dsn)
+    return MemoryChannelsBackend()
+
+
+def _sessions(state: State) -> async_sessionmaker[AsyncSession]:
+    """The database sessions, for controllers."""
+    runtime: Runtime = state.runtime
+    if runtime.sessions is None:
+        raise ServiceUnavailableException("the database is not open")
+    return runtime.sessions
+
+
+def _alarm_lifecycle(state: State) -> alerts.AlertLifecycle:
+    """The alert lifecycle, for controllers."""
+    runtime: Runtime = state.runtime
+    if runtime.alarms is None:
+        raise ServiceUnavailableException("the alarm path is not running")
+    return runtime.alarms.lifecycle
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -19,11 +55,18 @@ def create_app(settings: Settings) -> Litestar:
     prometheus = PrometheusConfig(
         app_name="vaki", prefix="vaki", group_path=True, exclude=["/metrics", "/healthz", "/readyz"]
     )
+    live = ChannelsPlugin(backend=_channels_backend(settings), channels=[ALERTS_CHANNEL])
+    runtime = Runtime(settings=settings, live=live)
     return Litestar(
         route_handlers=[HealthController, PrometheusController, *web.ROUTE_HANDLERS],
         middleware=[prometheus.middleware],
+        plugins=[live],
+        dependencies={
+            "sessions": Provide(_sessions, sync_to_thread=False),
+            "alarm_lifecycle": Provide(_alarm_lifecycle, sync_to_thread=False),
+        },
         lifespan=list(LIFESPANS),
-        state=State({"runtime": Runtime(settings=settings)}),
+        state=State({"runtime": runtime}),
         template_config=web.template_config(),
         openapi_config=OpenAPIConfig(
             title="Vaki",

@@ -14,6 +14,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from litestar import Litestar
 
+import alerts
 from devices import (
     SERVICE_USERNAME,
     EmbeddedBroker,
@@ -24,6 +25,7 @@ from devices import (
     ingest_subscriptions,
 )
 from server.db import create_engine, describe_url, session_factory, upgrade_database
+from server.pipeline import AlarmPipeline, build_channels
 from server.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -164,7 +166,46 @@ async def open_scheduler(runtime: Runtime) -> AsyncIterator[None]:
         scheduler.shutdown(wait=False)
 
 
-RESOURCES: tuple[Resource, ...] = (open_database, open_broker, open_ingestion, open_scheduler)
+@asynccontextmanager
+async def open_alarms(runtime: Runtime) -> AsyncIterator[None]:
+    """The alarm path: rules on every committed batch, lifecycle, durable escalation."""
+    assert runtime.sessions is not None
+    assert runtime.scheduler is not None
+    settings = runtime.settings
+    channels = build_channels(settings)
+    lifecycle = alerts.AlertLifecycle(runtime.sessions)
+    pipeline = AlarmPipeline(
+        lifecycle=lifecycle,
+        rules=alerts.RuleEngine(runtime.sessions),
+        escalation=alerts.EscalationEngine(
+            runtime.sessions, lifecycle, channels, console_url=settings.public_url
+        ),
+        scheduler=runtime.scheduler,
+        live=runtime.live,
+    )
+    runtime.batch_subscribers.append(pipeline.on_batch)
+    pipeline.start(settings)
+    runtime.alarms = pipeline
+    log.info("alarm path ready; notification channels: console, %s", ", ".join(channels) or "none")
+    try:
+        yield
+    finally:
+        runtime.alarms = None
+        runtime.batch_subscribers.remove(pipeline.on_batch)
+        for channel in channels.values():
+            closing = getattr(channel, "aclose", None)
+            if closing is not None:
+                await closing()
+
+
+# Opened in this order, closed in reverse: ingestion stops before what it feeds.
+RESOURCES: tuple[Resource, ...] = (
+    open_database,
+    open_broker,
+    open_scheduler,
+    open_alarms,
+    open_ingestion,
+)
 
 
 def _as_lifespan(resource: Resource) -> Lifespan:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from litestar.channels import ChannelsPlugin
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from devices import BatchSubscriber, EmbeddedBroker, Ingestor, MqttLink
 from server.settings import Settings
+
+if TYPE_CHECKING:
+    from server.pipeline import AlarmPipeline
 
 
 @dataclass
@@ -25,3 +30,6 @@ class Runtime:
     # Called with every committed batch of readings and events (the alarm path hooks in here).
     batch_subscribers: list[BatchSubscriber] = field(default_factory=list)
     scheduler: AsyncIOScheduler | None = None
+    # The live feed to consoles (None when running without the web app, as benchmarks do).
+    live: ChannelsPlugin | None = None
+    alarms: AlarmPipeline | None = None

@@ -70,6 +70,33 @@ class Settings(BaseSettings):
         default="auto",
         description="MQTT protocol version; auto tries 5 and falls back to 3.1.1.",
     )
+    public_url: str | None = Field(
+        default=None,
+        description="The console's address as staff reach it, for links in notifications.",
+    )
+    smtp_host: str | None = Field(default=None, description="SMTP server for e-mail alerts.")
+    smtp_port: int = Field(default=587, description="SMTP port.")
+    smtp_username: str | None = Field(default=None, description="SMTP login.")
+    smtp_password: str | None = Field(default=None, description="SMTP password.")
+    smtp_starttls: bool = Field(default=True, description="Upgrade the SMTP connection to TLS.")
+    smtp_sender: str = Field(default="vaki@localhost", description="From address of e-mails.")
+    sms_gateway_url: str | None = Field(
+        default=None, description="HTTP endpoint that sends SMS (JSON POST: to, from, text)."
+    )
+    sms_gateway_token: str | None = Field(default=None, description="Bearer token of it.")
+    sms_sender: str = Field(default="Vaki", description="Sender name of SMS.")
+    vapid_private_key: str | None = Field(
+        default=None, description="Web push key (vaki push keys prints a pair)."
+    )
+    vapid_subject: str = Field(
+        default="mailto:ops@example.org", description="Contact the push services may use."
+    )
+    escalation_sweep_s: float = Field(
+        default=2.0, gt=0, description="How often due escalation steps are looked for."
+    )
+    rules_sweep_s: float = Field(
+        default=60.0, gt=0, description="How often silent devices and quiet homes are checked."
+    )
     log_format: Literal["auto", "json", "console"] = Field(
         default="auto", description="json for log collectors, console for people; auto picks."
     )

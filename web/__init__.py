@@ -7,12 +7,15 @@ authentication. Holds no business rules: it calls the domains' services.
 from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
 
+from web.alerts_api import AlertsController
+from web.auth import StaffIdentity, identify
 from web.pages import index
 from web.templating import STATIC_DIR, template_config
 
 ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     index,
+    AlertsController,
     create_static_files_router(path="/static", directories=[STATIC_DIR]),
 ]
 
-__all__ = ["ROUTE_HANDLERS", "template_config"]
+__all__ = ["ROUTE_HANDLERS", "StaffIdentity", "identify", "template_config"]

@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 import care
 import devices
 from server.app import create_app
-from server.db import session_factory
+from server.db import create_engine, session_factory
 from server.runtime import Runtime
 from server.settings import Settings
 from tests.conftest import MqttProbe
@@ -81,10 +81,11 @@ async def home(
     settings.database_url = database_url
     settings.mqtt_session_expiry_s = 60
     app = create_app(settings)
+    # The app runs on the test client's own event loop: the test keeps an engine of its own.
+    engine = create_engine(database_url)
     async with AsyncTestClient(app=app):
         runtime: Runtime = app.state.runtime
-        assert runtime.engine is not None
-        sessions = session_factory(runtime.engine)
+        sessions = session_factory(engine)
         async with sessions() as session:
             resident = care.Resident(full_name="Sigurður G.")
             session.add(resident)
@@ -103,6 +104,7 @@ async def home(
         probe.subscribe(devices.device_topic(device_id, "ack"))
         yield Home(runtime, sessions, device_id, probe, resident.id)
         probe.close()
+    await engine.dispose()
 
 
 def bp(message_id: str, systolic: int = 142, ts: datetime | None = None) -> dict[str, Any]:
@@ -318,10 +320,10 @@ async def test_database_outage_holds_acks_and_loses_nothing(
     settings.mqtt_session_expiry_s = 60
     name = postgres_url.rsplit("/", 1)[1]
     app = create_app(settings)
+    engine = create_engine(postgres_url)
     async with AsyncTestClient(app=app) as client:
         runtime: Runtime = app.state.runtime
-        assert runtime.engine is not None
-        sessions = session_factory(runtime.engine)
+        sessions = session_factory(engine)
         async with sessions() as session:
             provisioned = await devices.provision_device(
                 session,
@@ -367,6 +369,7 @@ async def test_database_outage_holds_acks_and_loses_nothing(
             assert sorted(r.message_id for r in rows.all()) == [f"w-{n}" for n in range(5)]
         assert (await client.get("/readyz")).status_code == 200
         device.close()
+    await engine.dispose()
 
 
 @pytest.mark.mosquitto

@@ -1,0 +1,305 @@
+"""The alert lifecycle: raised → acknowledged → resolved, every change on the timeline.
+
+One open alert per condition (its dedupe key): a repeat counts up on the open alert. Raising
+an alert schedules its first escalation step in the same transaction, so an alert can never
+exist without the step that makes sure somebody hears of it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from alerts.changes import AlertCandidate, AlertChange
+from alerts.errors import AlertNotFoundError, AlertStateError
+from alerts.models import (
+    Alert,
+    AlertSeverity,
+    AlertStatus,
+    AlertTimelineEntry,
+    EscalationPolicy,
+    EscalationState,
+    EscalationStep,
+    StepKind,
+    StepStatus,
+)
+from care import ResidentTeam, utcnow
+from devices import mark_alarms_handled
+
+log = logging.getLogger(__name__)
+
+ChangeListener = Callable[[AlertChange], Awaitable[None]]
+# A technical alert that clears and comes back within this time reopens, instead of
+# ringing anew: flapping is damped.
+FLAP_WINDOW = timedelta(minutes=15)
+
+
+def timeline(
+    alert: Alert, kind: str, at: datetime, actor: int | None = None, **data: Any
+) -> AlertTimelineEntry:
+    """A timeline entry of ``alert``."""
+    assert alert.id is not None
+    return AlertTimelineEntry(alert_id=alert.id, at=at, kind=kind, actor_staff_id=actor, data=data)
+
+
+class AlertLifecycle:
+    """Raises, acknowledges and resolves alerts; tells listeners about every change."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        """Work on ``sessions``; ``clock`` is injectable for tests."""
+        self.sessions = sessions
+        self._clock = clock
+        self._listeners: list[ChangeListener] = []
+        self.on_step_scheduled: Callable[[datetime], None] | None = None
+
+    def listen(self, listener: ChangeListener) -> None:
+        """Call ``listener`` after every committed change."""
+        self._listeners.append(listener)
+
+    async def notify(self, changes: list[AlertChange]) -> None:
+        """Hand committed changes to the listeners; one failing listener stops no other."""
+        for change in changes:
+            for listener in self._listeners:
+                try:
+                    await listener(change)
+                except Exception:  # a console that cannot be told must not stop the alarm
+                    log.exception("alert listener failed on %s", change)
+
+    async def raise_alerts(self, candidates: list[AlertCandidate]) -> list[AlertChange]:
+        """Open an alert per new condition, or count a repeat on the open one."""
+        changes = []
+        for candidate in candidates:
+            for _ in range(3):
+                try:
+                    changes.append(await self._raise_one(candidate))
+                    break
+                except IntegrityError:
+                    # Another instance opened the same condition a moment ago: now a repeat.
+                    continue
+            else:
+                raise AlertStateError(f"could not record alert {candidate.dedupe_key}")
+        await self.notify(changes)
+        return changes
+
+    async def _raise_one(self, candidate: AlertCandidate) -> AlertChange:
+        """One candidate in one transaction (which also marks its event as handled)."""
+        now = self._clock()
+        async with self.sessions() as session, session.begin():
+            event_id = (candidate.details or {}).get("event_id")
+            if isinstance(event_id, int):
+                await mark_alarms_handled(session, [event_id], now)
+            query = select(Alert).where(
+                Alert.dedupe_key == candidate.dedupe_key, Alert.status != AlertStatus.RESOLVED
+            )
+            if session.bind is not None and session.bind.dialect.name == "postgresql":
+                query = query.with_for_update()
+            existing = (await session.exec(query)).first()
+            if existing is not None:
+                existing.count += 1
+                existing.last_seen_at = now
+                session.add(existing)
+                session.add(timeline(existing, "repeated", now, count=existing.count))
+                return AlertChange.of(existing, "repeated", now)
+            reopened = await self._reopen_if_flapping(session, candidate, now)
+            if reopened is not None:
+                return reopened
+            team_id = await self._team_of(session, candidate.resident_id)
+            policy = await self._policy_of(session, team_id)
+            alert = Alert(
+                resident_id=candidate.resident_id,
+                device_id=candidate.device_id,
+                team_id=team_id,
+                kind=candidate.kind,
+                dedupe_key=candidate.dedupe_key,
+                severity=AlertSeverity(candidate.severity),
+                title=candidate.title,
+                details={**(candidate.details or {}), "auto_resolves": candidate.auto_resolves},
+                first_seen_at=now,
+                last_seen_at=now,
+                policy_id=policy.id if policy else None,
+                escalation=EscalationState.ACTIVE if policy else EscalationState.NONE,
+            )
+            session.add(alert)
+            await session.flush()
+            session.add(timeline(alert, "raised", now, title=candidate.title))
+            if policy is not None:
+                assert alert.id is not None
+                session.add(EscalationStep(alert_id=alert.id, tier=1, attempt=1, due_at=now))
+            else:
+                session.add(timeline(alert, "no_policy", now, team_id=team_id))
+        if policy is not None and self.on_step_scheduled is not None:
+            self.on_step_scheduled(now)
+        return AlertChange.of(alert, "raised", now)
+
+    async def _reopen_if_flapping(
+        self, session: AsyncSession, candidate: AlertCandidate, now: datetime
+    ) -> AlertChange | None:
+        """A technical condition back within the flap window reopens its last alert."""
+        if not candidate.auto_resolves:
+            return None
+        recent = (
+            await session.exec(
+                select(Alert)
+                .where(
+                    Alert.dedupe_key == candidate.dedupe_key,
+                    Alert.status == AlertStatus.RESOLVED,
+                    col(Alert.resolved_by).is_(None),
+                    col(Alert.resolved_at) >= now - FLAP_WINDOW,
+                )
+                .order_by(col(Alert.id).desc())
+            )
+        ).first()
+        if recent is None:
+            return None
+        recent.status = AlertStatus.OPEN
+        recent.count += 1
+        recent.last_seen_at = now
+        recent.resolved_at = None
+        recent.outcome = None
+        session.add(recent)
+        session.add(timeline(recent, "reopened", now, reason="flapping"))
+        return AlertChange.of(recent, "reopened", now)
+
+    @staticmethod
+    async def _team_of(session: AsyncSession, resident_id: int | None) -> int | None:
+        """The care team that answers for a resident (the first, when there are several)."""
+        if resident_id is None:
+            return None
+        return (
+            await session.exec(
+                select(ResidentTeam.team_id)
+                .where(ResidentTeam.resident_id == resident_id)
+                .order_by(col(ResidentTeam.team_id))
+            )
+        ).first()
+
+    @staticmethod
+    async def _policy_of(session: AsyncSession, team_id: int | None) -> EscalationPolicy | None:
+        """The team's escalation policy."""
+        if team_id is None:
+            return None
+        return (
+            await session.exec(
+                select(EscalationPolicy)
+                .where(EscalationPolicy.team_id == team_id)
+                .order_by(col(EscalationPolicy.id))
+            )
+        ).first()
+
+    async def acknowledge(self, alert_id: int, staff_id: int) -> AlertChange:
+        """Someone has it: escalation stops; it rings again if not resolved in time."""
+        now = self._clock()
+        async with self.sessions() as session, session.begin():
+            alert = await self._load(session, alert_id)
+            if alert.status != AlertStatus.OPEN:
+                raise AlertStateError(f"alert {alert_id} is {alert.status}, not open")
+            alert.status = AlertStatus.ACKNOWLEDGED
+            alert.acknowledged_by, alert.acknowledged_at = staff_id, now
+            alert.escalation = EscalationState.STOPPED
+            session.add(alert)
+            session.add(timeline(alert, "acknowledged", now, actor=staff_id))
+            await _cancel_steps(session, alert_id)
+            policy = (
+                await session.get(EscalationPolicy, alert.policy_id) if alert.policy_id else None
+            )
+            if policy is not None and policy.retrigger_after_min > 0:
+                session.add(
+                    EscalationStep(
+                        alert_id=alert_id,
+                        kind=StepKind.RETRIGGER,
+                        tier=0,
+                        attempt=await _next_attempt(session, alert_id, StepKind.RETRIGGER, 0),
+                        due_at=now + timedelta(minutes=policy.retrigger_after_min),
+                    )
+                )
+            change = AlertChange.of(alert, "acknowledged", now)
+        await self.notify([change])
+        return change
+
+    async def resolve(
+        self, alert_id: int, staff_id: int | None, *, outcome: str, note: str = ""
+    ) -> AlertChange:
+        """Closed, with what happened; nothing more escalates."""
+        now = self._clock()
+        async with self.sessions() as session, session.begin():
+            alert = await self._load(session, alert_id)
+            if alert.status == AlertStatus.RESOLVED:
+                raise AlertStateError(f"alert {alert_id} is already resolved")
+            if staff_id is None and not alert.details.get("auto_resolves"):
+                raise AlertStateError(f"alert {alert_id} ({alert.kind}) never resolves itself")
+            alert.status = AlertStatus.RESOLVED
+            alert.resolved_by, alert.resolved_at = staff_id, now
+            alert.outcome, alert.note = outcome, note or None
+            alert.escalation = EscalationState.STOPPED
+            session.add(alert)
+            session.add(
+                timeline(alert, "resolved", now, actor=staff_id, outcome=outcome, note=note)
+            )
+            await _cancel_steps(session, alert_id)
+            change = AlertChange.of(alert, "resolved", now)
+        await self.notify([change])
+        return change
+
+    async def resolve_condition(self, dedupe_key: str, outcome: str) -> AlertChange | None:
+        """A technical condition cleared by itself: resolve its open alert, if any."""
+        async with self.sessions() as session:
+            alert = (
+                await session.exec(
+                    select(Alert).where(
+                        Alert.dedupe_key == dedupe_key, Alert.status != AlertStatus.RESOLVED
+                    )
+                )
+            ).first()
+        if alert is None or alert.id is None or not alert.details.get("auto_resolves"):
+            return None
+        return await self.resolve(alert.id, None, outcome=outcome)
+
+    @staticmethod
+    async def _load(session: AsyncSession, alert_id: int) -> Alert:
+        """The alert, locked for update on PostgreSQL."""
+        query = select(Alert).where(Alert.id == alert_id)
+        if session.bind is not None and session.bind.dialect.name == "postgresql":
+            query = query.with_for_update()
+        alert = (await session.exec(query)).first()
+        if alert is None:
+            raise AlertNotFoundError(f"no alert has id {alert_id}")
+        return alert
+
+
+async def _cancel_steps(session: AsyncSession, alert_id: int) -> None:
+    """Call off every step of the alert that has not fired."""
+    await session.exec(
+        update(EscalationStep)
+        .where(
+            col(EscalationStep.alert_id) == alert_id,
+            col(EscalationStep.status).in_([StepStatus.PENDING, StepStatus.CLAIMED]),
+        )
+        .values(status=StepStatus.CANCELLED)
+    )
+
+
+async def _next_attempt(session: AsyncSession, alert_id: int, kind: StepKind, tier: int) -> int:
+    """One more than the highest attempt of (alert, kind, tier) so far."""
+    highest = (
+        await session.exec(
+            select(func.max(EscalationStep.attempt)).where(
+                EscalationStep.alert_id == alert_id,
+                EscalationStep.kind == kind,
+                EscalationStep.tier == tier,
+            )
+        )
+    ).first()
+    return (highest or 0) + 1

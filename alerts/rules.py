@@ -1,0 +1,440 @@
+"""Alert rules: what in a committed batch, or in a periodic look at the homes, is an alarm.
+
+Rules are data (``AlertRule`` rows): a care team's rule applies to its residents unless a
+resident has their own rule of the same kind and subject. Teams without rules of their own
+get ``DEFAULT_RULES``. Event alarms (panic, fall, ...) are not configurable: they always ring.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from alerts.changes import AlertCandidate
+from alerts.models import Alert, AlertRule, AlertSeverity, AlertStatus
+from care import Resident, ResidentTeam
+from devices import CommittedEvent, CommittedReading, Device, Event, IngestedBatch, Reading
+
+CRITICAL, HIGH, NORMAL, TECHNICAL = (s.value for s in AlertSeverity)
+
+# Alarms from devices: (severity, title). A malformed message on the event topic is an
+# alarm too, because it may have been a panic.
+EVENT_ALARMS: dict[str, tuple[str, str]] = {
+    "panic": (CRITICAL, "Panic button pressed"),
+    "fall": (CRITICAL, "Fall detected"),
+    "help_request": (CRITICAL, "Asked for help on the tablet"),
+    "smoke": (CRITICAL, "Smoke alarm"),
+    "water_leak": (HIGH, "Water leak"),
+    "unreadable_event": (CRITICAL, "Unreadable alarm message from a device"),
+}
+
+NIGHT = (time(23, 0), time(6, 0))
+WAKING = (time(8, 0), time(21, 0))
+SILENCE_FACTOR = 3
+LOW_BATTERY, BATTERY_RECOVERED = 15, 25
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One effective rule."""
+
+    kind: str
+    subject: str
+    severity: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+DEFAULT_RULES: tuple[Rule, ...] = (
+    Rule(
+        "vital_range", "spo2", HIGH, {"type": "spo2", "field": "spo2", "min": 90, "consecutive": 2}
+    ),
+    Rule(
+        "vital_range",
+        "systolic_high",
+        HIGH,
+        {"type": "blood_pressure", "field": "systolic", "max": 179, "consecutive": 1},
+    ),
+    Rule(
+        "vital_range",
+        "diastolic_high",
+        HIGH,
+        {"type": "blood_pressure", "field": "diastolic", "max": 109, "consecutive": 1},
+    ),
+    Rule(
+        "vital_range",
+        "systolic_low",
+        HIGH,
+        {"type": "blood_pressure", "field": "systolic", "min": 90, "consecutive": 2},
+    ),
+    Rule(
+        "vital_range",
+        "heart_rate",
+        HIGH,
+        {"type": "heart_rate", "field": "heart_rate", "min": 40, "max": 130, "consecutive": 2},
+    ),
+    Rule(
+        "vital_range",
+        "temperature",
+        NORMAL,
+        {"type": "temperature", "field": "temperature", "min": 35.0, "max": 38.4, "consecutive": 1},
+    ),
+    Rule(
+        "vital_range",
+        "glucose",
+        HIGH,
+        {"type": "glucose", "field": "glucose", "min": 3.5, "max": 20.0, "consecutive": 1},
+    ),
+    Rule("weight_gain", "weight", NORMAL, {"kg": 2.0, "days": 3}),
+    Rule("night_door", "door", HIGH, {}),
+    Rule("no_motion", "motion", HIGH, {"hours": 4}),
+)
+
+_LABELS = {
+    "spo2": ("SpO2", "%"),
+    "systolic": ("Systolic pressure", "mmHg"),
+    "diastolic": ("Diastolic pressure", "mmHg"),
+    "heart_rate": ("Heart rate", "bpm"),
+    "temperature": ("Temperature", "°C"),
+    "glucose": ("Glucose", "mmol/L"),
+}
+
+
+def _key(resident_id: int | None, device_id: str, what: str) -> str:
+    """The condition's dedupe key: per resident, or per device when nobody is assigned."""
+    return (
+        f"resident:{resident_id}:{what}"
+        if resident_id is not None
+        else f"device:{device_id}:{what}"
+    )
+
+
+def _in_window(local: datetime, window: tuple[time, time]) -> bool:
+    """True when the local time lies in the window (which may run over midnight)."""
+    start, end = window
+    now = local.time()
+    return start <= now < end if start < end else now >= start or now < end
+
+
+class RuleEngine:
+    """Evaluates rules on committed batches and in the periodic sweep."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        """Work on ``sessions``."""
+        self._sessions = sessions
+
+    async def rules_for(self, session: AsyncSession, resident_id: int) -> list[Rule]:
+        """The resident's effective rules: own rules replace the team's of the same subject."""
+        team_ids = list(
+            (
+                await session.exec(
+                    select(ResidentTeam.team_id).where(ResidentTeam.resident_id == resident_id)
+                )
+            ).all()
+        )
+        rows = (
+            await session.exec(
+                select(AlertRule).where(
+                    (col(AlertRule.resident_id) == resident_id)
+                    | (col(AlertRule.team_id).in_(team_ids) & col(AlertRule.resident_id).is_(None))
+                )
+            )
+        ).all()
+        team_rules = [r for r in rows if r.resident_id is None]
+        effective = {(r.kind, r.subject): r for r in DEFAULT_RULES} if not team_rules else {}
+        for row in sorted(rows, key=lambda r: r.resident_id is not None):
+            effective[(row.kind, row.subject)] = Rule(
+                row.kind, row.subject, row.severity, row.params
+            )
+            if not row.enabled:
+                del effective[(row.kind, row.subject)]
+        return list(effective.values())
+
+    async def on_batch(self, batch: IngestedBatch) -> list[AlertCandidate]:
+        """Alarms in one committed batch of readings and events."""
+        candidates = [c for event in batch.events if (c := event_alarm(event))]
+        residents = {r.resident_id for r in batch.readings if r.resident_id is not None} | {
+            e.resident_id
+            for e in batch.events
+            if e.resident_id is not None and e.type == "door_open"
+        }
+        if not residents:
+            return candidates
+        async with self._sessions() as session:
+            for resident_id in residents:
+                resident = await session.get(Resident, resident_id)
+                if resident is None:
+                    continue
+                rules = await self.rules_for(session, resident_id)
+                readings = [r for r in batch.readings if r.resident_id == resident_id]
+                events = [e for e in batch.events if e.resident_id == resident_id]
+                for rule in rules:
+                    found = await self._apply(session, rule, resident, readings, events)
+                    candidates.extend(found)
+        return candidates
+
+    async def _apply(
+        self,
+        session: AsyncSession,
+        rule: Rule,
+        resident: Resident,
+        readings: list[CommittedReading],
+        events: list[CommittedEvent],
+    ) -> list[AlertCandidate]:
+        """One rule against one resident's part of a batch."""
+        if rule.kind == "vital_range":
+            return await _vital_range(session, rule, resident, readings)
+        if rule.kind == "weight_gain":
+            return await _weight_gain(session, rule, resident, readings)
+        if rule.kind == "night_door":
+            zone = ZoneInfo(resident.time_zone)
+            return [
+                AlertCandidate(
+                    kind="night_door",
+                    severity=rule.severity,
+                    title="Front door opened at night",
+                    dedupe_key=_key(resident.id, event.device_id, "night_door"),
+                    resident_id=resident.id,
+                    device_id=event.device_id,
+                    details={"event_id": event.id},
+                )
+                for event in events
+                if event.type == "door_open"
+                and _in_window(event.received_at.astimezone(zone), NIGHT)
+            ][:1]
+        return []
+
+    async def sweep(self, now: datetime) -> tuple[list[AlertCandidate], list[str]]:
+        """Silence is not OK: (conditions found, technical conditions that cleared)."""
+        candidates: list[AlertCandidate] = []
+        cleared: list[str] = []
+        async with self._sessions() as session:
+            fleet = (
+                await session.exec(
+                    select(Device).where(
+                        col(Device.revoked_at).is_(None), col(Device.resident_id).is_not(None)
+                    )
+                )
+            ).all()
+            for device in fleet:
+                silent_key = f"device:{device.id}:silent"
+                limit = timedelta(seconds=device.expected_interval_s * SILENCE_FACTOR)
+                if device.last_seen_at is not None and now - device.last_seen_at > limit:
+                    minutes = int((now - device.last_seen_at).total_seconds() // 60)
+                    candidates.append(
+                        AlertCandidate(
+                            kind="device_silent",
+                            severity=TECHNICAL,
+                            title=f"{device.label or device.kind} silent for {minutes} min",
+                            dedupe_key=silent_key,
+                            resident_id=device.resident_id,
+                            device_id=device.id,
+                            auto_resolves=True,
+                        )
+                    )
+                else:
+                    cleared.append(silent_key)
+                battery_key = f"device:{device.id}:battery"
+                if device.battery_pct is not None and device.battery_pct < LOW_BATTERY:
+                    candidates.append(
+                        AlertCandidate(
+                            kind="low_battery",
+                            severity=TECHNICAL,
+                            title=f"{device.label or device.kind} battery {device.battery_pct} %",
+                            dedupe_key=battery_key,
+                            resident_id=device.resident_id,
+                            device_id=device.id,
+                            auto_resolves=True,
+                        )
+                    )
+                elif device.battery_pct is None or device.battery_pct >= BATTERY_RECOVERED:
+                    # Between the two levels nothing changes: a battery hovering at the
+                    # threshold does not flap.
+                    cleared.append(battery_key)
+            candidates.extend(await self._no_motion(session, now))
+        open_keys = set(await self._open_keys(cleared))
+        return candidates, [key for key in cleared if key in open_keys]
+
+    async def _open_keys(self, keys: list[str]) -> list[str]:
+        """Which of ``keys`` have an open alert."""
+        if not keys:
+            return []
+        async with self._sessions() as session:
+            return list(
+                (
+                    await session.exec(
+                        select(Alert.dedupe_key).where(
+                            col(Alert.dedupe_key).in_(keys), Alert.status != AlertStatus.RESOLVED
+                        )
+                    )
+                ).all()
+            )
+
+    async def _no_motion(self, session: AsyncSession, now: datetime) -> list[AlertCandidate]:
+        """Residents with a working motion sensor and no movement for hours while awake."""
+        found = []
+        sensors = (
+            await session.exec(
+                select(Device).where(
+                    Device.kind == "motion_sensor",
+                    col(Device.revoked_at).is_(None),
+                    col(Device.resident_id).is_not(None),
+                    col(Device.online),
+                )
+            )
+        ).all()
+        for sensor in sensors:
+            assert sensor.resident_id is not None
+            resident = await session.get(Resident, sensor.resident_id)
+            if resident is None:
+                continue
+            rule = next(
+                (
+                    r
+                    for r in await self.rules_for(session, resident.id or 0)
+                    if r.kind == "no_motion"
+                ),
+                None,
+            )
+            if rule is None or not _in_window(now.astimezone(ZoneInfo(resident.time_zone)), WAKING):
+                continue
+            hours = float(rule.params.get("hours", 4))
+            last = (
+                await session.exec(
+                    select(Event.received_at)
+                    .where(Event.resident_id == resident.id, Event.type == "motion")
+                    .order_by(col(Event.received_at).desc())
+                    .limit(1)
+                )
+            ).first()
+            if last is not None and now - last > timedelta(hours=hours):
+                quiet_hours = int((now - last).total_seconds() // 3600)
+                found.append(
+                    AlertCandidate(
+                        kind="no_motion",
+                        severity=rule.severity,
+                        title=f"No movement seen for {quiet_hours} hours",
+                        dedupe_key=_key(resident.id, sensor.id, "no_motion"),
+                        resident_id=resident.id,
+                        device_id=sensor.id,
+                    )
+                )
+        return found
+
+
+def event_alarm(event: CommittedEvent | Event) -> AlertCandidate | None:
+    """The alarm an event is, if it is one."""
+    alarm = EVENT_ALARMS.get(event.type)
+    if alarm is None:
+        return None
+    severity, title = alarm
+    return AlertCandidate(
+        kind=event.type,
+        severity=severity,
+        title=title,
+        dedupe_key=_key(event.resident_id, event.device_id, event.type),
+        resident_id=event.resident_id,
+        device_id=event.device_id,
+        details={"event_id": event.id, **({"data": event.data} if event.data else {})},
+    )
+
+
+def _outside(value: float, params: dict[str, Any]) -> bool:
+    """True when a value is below the rule's min or above its max."""
+    low, high = params.get("min"), params.get("max")
+    return (low is not None and value < low) or (high is not None and value > high)
+
+
+async def _vital_range(
+    session: AsyncSession, rule: Rule, resident: Resident, readings: list[CommittedReading]
+) -> list[AlertCandidate]:
+    """A vital sign outside its range for the rule's number of consecutive readings."""
+    params = rule.params
+    relevant = [
+        r
+        for r in readings
+        if r.type == params.get("type")
+        and params.get("field") in r.values
+        and _outside(float(r.values[params["field"]]), params)
+    ]
+    if not relevant:
+        return []
+    latest = max(relevant, key=lambda r: r.id)
+    needed = int(params.get("consecutive", 1))
+    if needed > 1:
+        recent = (
+            await session.exec(
+                select(Reading.values)
+                .where(Reading.resident_id == resident.id, Reading.type == params["type"])
+                .order_by(col(Reading.id).desc())
+                .limit(needed)
+            )
+        ).all()
+        field_name = params["field"]
+        if len(recent) < needed or not all(
+            field_name in values and _outside(float(values[field_name]), params)
+            for values in recent
+        ):
+            return []
+    label, unit = _LABELS.get(params["field"], (params["field"], ""))
+    value = latest.values[params["field"]]
+    return [
+        AlertCandidate(
+            kind="vital_range",
+            severity=rule.severity,
+            title=f"{label} {value} {unit}".strip(),
+            dedupe_key=_key(resident.id, latest.device_id, f"vital:{rule.subject}"),
+            resident_id=resident.id,
+            device_id=latest.device_id,
+            details={
+                "reading_id": latest.id,
+                "field": params["field"],
+                "value": value,
+                "min": params.get("min"),
+                "max": params.get("max"),
+            },
+        )
+    ]
+
+
+async def _weight_gain(
+    session: AsyncSession, rule: Rule, resident: Resident, readings: list[CommittedReading]
+) -> list[AlertCandidate]:
+    """Weight up by the rule's kilograms within its days: a heart-failure warning sign."""
+    weights = [r for r in readings if r.type == "weight" and "weight" in r.values]
+    if not weights:
+        return []
+    latest = max(weights, key=lambda r: r.received_at)
+    since = latest.received_at - timedelta(days=float(rule.params.get("days", 3)))
+    earlier = (
+        await session.exec(
+            select(Reading.values).where(
+                Reading.resident_id == resident.id,
+                Reading.type == "weight",
+                col(Reading.received_at) >= since,
+                col(Reading.received_at) < latest.received_at,
+            )
+        )
+    ).all()
+    lows = [float(v["weight"]) for v in earlier if "weight" in v]
+    if not lows:
+        return []
+    gain = float(latest.values["weight"]) - min(lows)
+    if gain < float(rule.params.get("kg", 2.0)):
+        return []
+    return [
+        AlertCandidate(
+            kind="weight_gain",
+            severity=rule.severity,
+            title=f"Weight up {gain:.1f} kg in {rule.params.get('days', 3)} days",
+            dedupe_key=_key(resident.id, latest.device_id, "weight_gain"),
+            resident_id=resident.id,
+            device_id=latest.device_id,
+            details={"reading_id": latest.id, "gain_kg": round(gain, 1)},
+        )
+    ]

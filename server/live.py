@@ -1,0 +1,122 @@
+"""The live feed between instances: PostgreSQL LISTEN/NOTIFY that survives database outages.
+
+Litestar's own psycopg backend ends the whole app when its listening connection drops. This
+one reconnects with backoff and LISTENs again; a change that cannot be NOTIFYed while the
+database is away still reaches this instance's own consoles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncGenerator, Iterable
+from typing import Any
+
+from litestar.channels.backends.base import ChannelsBackend
+from psycopg import AsyncConnection
+from psycopg.sql import SQL, Identifier
+
+log = logging.getLogger(__name__)
+
+_POLL_S = 0.5
+_RETRY_MAX_S = 10.0
+
+
+class ResilientPostgresChannels(ChannelsBackend):
+    """LISTEN/NOTIFY channels with a supervised listener and a kept publisher connection."""
+
+    def __init__(self, dsn: str) -> None:
+        """Connect to ``dsn`` (a plain libpq URL) when the app starts."""
+        self._dsn = dsn
+        self._channels: set[str] = set()
+        self._queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+        self._listener: AsyncConnection[Any] | None = None
+        self._publisher: AsyncConnection[Any] | None = None
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self.connected = False
+
+    async def on_startup(self) -> None:
+        """Start the listener's supervisor."""
+        self._queue = asyncio.Queue()
+        self._lock = asyncio.Lock()
+        self._task = asyncio.create_task(self._supervise(), name="live-feed-listener")
+
+    async def on_shutdown(self) -> None:
+        """Stop listening and close both connections."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for connection in (self._listener, self._publisher):
+            if connection is not None:
+                with contextlib.suppress(Exception):
+                    await connection.close()
+
+    async def _supervise(self) -> None:
+        """Keep a listening connection; reconnect with backoff whenever it breaks."""
+        delay = 0.5
+        while True:
+            try:
+                async with await AsyncConnection.connect(self._dsn, autocommit=True) as connection:
+                    async with self._lock:
+                        self._listener = connection
+                        for channel in self._channels:
+                            await connection.execute(SQL("LISTEN {}").format(Identifier(channel)))
+                    self.connected, delay = True, 0.5
+                    while True:
+                        async for notify in connection.notifies(timeout=_POLL_S):
+                            self._queue.put_nowait((notify.channel, notify.payload.encode()))
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # the database went away: the feed waits, never dies
+                if self.connected:
+                    log.warning("live feed lost PostgreSQL (%s); reconnecting", err)
+            self.connected, self._listener = False, None
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _RETRY_MAX_S)
+
+    async def publish(self, data: bytes, channels: Iterable[str]) -> None:
+        """NOTIFY every instance; when that fails, still tell this instance's consoles."""
+        targets = list(channels)
+        try:
+            if self._publisher is None or self._publisher.closed:
+                self._publisher = await AsyncConnection.connect(self._dsn, autocommit=True)
+            for channel in targets:
+                await self._publisher.execute("SELECT pg_notify(%s, %s)", (channel, data.decode()))
+        except Exception as err:
+            log.warning("live feed could not NOTIFY (%s); delivering locally only", err)
+            self._publisher = None
+            for channel in targets:
+                if channel in self._channels:
+                    self._queue.put_nowait((channel, data))
+
+    async def subscribe(self, channels: Iterable[str]) -> None:
+        """LISTEN on new channels (again after every reconnect)."""
+        async with self._lock:
+            for channel in set(channels) - self._channels:
+                self._channels.add(channel)
+                if self._listener is not None:
+                    with contextlib.suppress(Exception):
+                        await self._listener.execute(SQL("LISTEN {}").format(Identifier(channel)))
+
+    async def unsubscribe(self, channels: Iterable[str]) -> None:
+        """UNLISTEN."""
+        async with self._lock:
+            for channel in set(channels) & self._channels:
+                self._channels.discard(channel)
+                if self._listener is not None:
+                    with contextlib.suppress(Exception):
+                        await self._listener.execute(SQL("UNLISTEN {}").format(Identifier(channel)))
+
+    async def stream_events(self) -> AsyncGenerator[tuple[str, bytes], None]:
+        """Every notification on a subscribed channel, forever."""
+        while True:
+            channel, data = await self._queue.get()
+            if channel in self._channels:
+                yield channel, data
+
+    async def get_history(self, channel: str, limit: int | None = None) -> list[bytes]:
+        """Not kept: consoles load the current alerts from the API when they connect."""
+        raise NotImplementedError("the live feed keeps no history")

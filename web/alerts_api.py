@@ -1,0 +1,158 @@
+"""The alert API and the live alert stream for consoles and integrations."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+from litestar import Controller, Request, WebSocket, get, post, websocket
+from litestar.channels import ChannelsPlugin
+from litestar.di import NamedDependency
+from litestar.exceptions import NotFoundException, PermissionDeniedException, WebSocketDisconnect
+from litestar.params import FromPath, FromQuery, JSONBody
+from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+import alerts
+from web.auth import StaffIdentity, identify
+
+# Provided by the app under these names.
+Sessions = NamedDependency[async_sessionmaker[AsyncSession]]
+
+SEVERITY_ORDER = {"critical": 0, "high": 1, "normal": 2, "technical": 3}
+
+
+class Resolution(BaseModel):
+    """How an alert ended."""
+
+    outcome: str = Field(min_length=1, max_length=64, examples=["visited, resident fine"])
+    note: str = Field(default="", max_length=2000)
+
+
+def _alert_json(alert: alerts.Alert) -> dict[str, Any]:
+    """An alert as the API shows it."""
+    return {
+        "id": alert.id,
+        "kind": alert.kind,
+        "severity": alert.severity,
+        "status": alert.status,
+        "title": alert.title,
+        "count": alert.count,
+        "team_id": alert.team_id,
+        "resident_id": alert.resident_id,
+        "device_id": alert.device_id,
+        "escalation": alert.escalation,
+        "first_seen_at": alert.first_seen_at.isoformat(),
+        "last_seen_at": alert.last_seen_at.isoformat(),
+        "acknowledged_by": alert.acknowledged_by,
+        "outcome": alert.outcome,
+    }
+
+
+async def _visible_alert(
+    sessions: async_sessionmaker[AsyncSession], identity: StaffIdentity, alert_id: int
+) -> alerts.Alert:
+    """The alert, if this staff member's teams may see it (404 otherwise, not 403)."""
+    async with sessions() as session:
+        alert = await session.get(alerts.Alert, alert_id)
+    if alert is None or alert.team_id not in identity.team_ids:
+        raise NotFoundException(f"no alert {alert_id}")
+    return alert
+
+
+class AlertsController(Controller):
+    """Alerts of the caller's care teams: list, acknowledge, resolve, live stream."""
+
+    path = "/api/alerts"
+    tags = ("alerts",)
+
+    @get("/", summary="Open and acknowledged alerts of my teams, critical first")
+    async def list_alerts(
+        self,
+        request: Request[Any, Any, Any],
+        sessions: Sessions,
+        include_resolved: FromQuery[bool] = False,
+    ) -> list[dict[str, Any]]:
+        """The caller's alert queue."""
+        identity = await identify(request, sessions)
+        async with sessions() as session:
+            query = select(alerts.Alert).where(col(alerts.Alert.team_id).in_(identity.team_ids))
+            if not include_resolved:
+                query = query.where(alerts.Alert.status != alerts.AlertStatus.RESOLVED)
+            found = list((await session.exec(query)).all())
+        found.sort(key=lambda a: (SEVERITY_ORDER.get(a.severity, 9), -a.last_seen_at.timestamp()))
+        return [_alert_json(alert) for alert in found]
+
+    @post("/{alert_id:int}/acknowledge", summary="I have it: stop escalating")
+    async def acknowledge(
+        self,
+        request: Request[Any, Any, Any],
+        alert_id: FromPath[int],
+        sessions: Sessions,
+        alarm_lifecycle: NamedDependency[alerts.AlertLifecycle],
+    ) -> dict[str, Any]:
+        """Acknowledge an open alert."""
+        identity = await identify(request, sessions)
+        await _visible_alert(sessions, identity, alert_id)
+        try:
+            change = await alarm_lifecycle.acknowledge(alert_id, identity.staff_id)
+        except alerts.AlertStateError as err:
+            raise PermissionDeniedException(str(err)) from err
+        return change.to_json()
+
+    @post("/{alert_id:int}/resolve", summary="Close with an outcome and a note")
+    async def resolve(
+        self,
+        request: Request[Any, Any, Any],
+        alert_id: FromPath[int],
+        data: JSONBody[Resolution],
+        sessions: Sessions,
+        alarm_lifecycle: NamedDependency[alerts.AlertLifecycle],
+    ) -> dict[str, Any]:
+        """Resolve an alert."""
+        identity = await identify(request, sessions)
+        await _visible_alert(sessions, identity, alert_id)
+        try:
+            change = await alarm_lifecycle.resolve(
+                alert_id, identity.staff_id, outcome=data.outcome, note=data.note
+            )
+        except alerts.AlertStateError as err:
+            raise PermissionDeniedException(str(err)) from err
+        return change.to_json()
+
+    @websocket("/stream")
+    async def stream(
+        self,
+        socket: WebSocket[Any, Any, Any],
+        sessions: Sessions,
+        channels: NamedDependency[ChannelsPlugin],
+    ) -> None:
+        """Every change of my teams' alerts, as JSON text frames, as it happens."""
+        identity = await identify(socket, sessions)
+        await socket.accept()
+        async with channels.start_subscription(["alerts"]) as subscriber:
+            receiver = asyncio.create_task(_wait_for_close(socket))
+            try:
+                async for message in subscriber.iter_events():
+                    if receiver.done():
+                        break
+                    change = json.loads(message)
+                    if change.get("team_id") in identity.team_ids:
+                        await socket.send_text(json.dumps(change))
+            except WebSocketDisconnect:
+                pass
+            finally:
+                receiver.cancel()
+                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
+                    await receiver
+
+
+async def _wait_for_close(socket: WebSocket[Any, Any, Any]) -> None:
+    """Read until the client goes away (the stream is one-way)."""
+    with contextlib.suppress(WebSocketDisconnect):
+        while True:
+            await socket.receive_data(mode="text")
