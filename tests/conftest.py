@@ -5,6 +5,8 @@ With ``CI=true`` a missing PostgreSQL or Mosquitto fails the run instead of skip
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
 import queue
 import shutil
@@ -14,11 +16,14 @@ import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from email.message import EmailMessage
 from pathlib import Path
 
 import paho.mqtt.client as paho
 import psycopg
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
@@ -241,3 +246,50 @@ def private_mosquitto(tmp_path: Path) -> Iterator[PrivateMosquitto]:
     broker = PrivateMosquitto(tmp_path)
     yield broker
     broker.stop()
+
+
+class Mailbox:
+    """An SMTP handler that keeps what it receives, or answers with a chosen error."""
+
+    def __init__(self) -> None:
+        self.envelopes: list[Envelope] = []
+        self.rcpt_reply: str | None = None
+        self.data_reply: str | None = None
+
+    async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if self.rcpt_reply:
+            return self.rcpt_reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(  # noqa: N802 - aiosmtpd's hook name
+        self, server: SMTP, session: Session, envelope: Envelope
+    ) -> str:
+        if self.data_reply:
+            return self.data_reply
+        self.envelopes.append(envelope)
+        return "250 OK queued as 1"
+
+    def received(self) -> EmailMessage:
+        """The only message received, parsed."""
+        assert len(self.envelopes) == 1
+        content = self.envelopes[0].content
+        assert isinstance(content, bytes)
+        parsed = email.message_from_bytes(content, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
+
+
+@pytest.fixture
+def mailbox() -> Iterator[tuple[Mailbox, int]]:
+    """A real SMTP server on a free port, and the mailbox behind it."""
+    handler = Mailbox()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()

@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
-from collections.abc import Iterator
 from dataclasses import replace
-from email.message import EmailMessage
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from alerts.channels import DeliveryResult, EmailChannel, OutgoingMessage, send_with_retries
-from tests.conftest import free_port
+from tests.conftest import Mailbox, free_port
 
 MESSAGE = OutgoingMessage(
     channel="email",
@@ -26,53 +20,6 @@ MESSAGE = OutgoingMessage(
     idempotency_key="alert:42/tier:1/attempt:0/staff:7/email",
     url="https://vaki.example/alerts/42",
 )
-
-
-class Mailbox:
-    """An SMTP handler that keeps what it receives, or answers with a chosen error."""
-
-    def __init__(self) -> None:
-        self.envelopes: list[Envelope] = []
-        self.rcpt_reply: str | None = None
-        self.data_reply: str | None = None
-
-    async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
-    ) -> str:
-        if self.rcpt_reply:
-            return self.rcpt_reply
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(  # noqa: N802 - aiosmtpd's hook name
-        self, server: SMTP, session: Session, envelope: Envelope
-    ) -> str:
-        if self.data_reply:
-            return self.data_reply
-        self.envelopes.append(envelope)
-        return "250 OK queued as 1"
-
-    def received(self) -> EmailMessage:
-        """The only message received, parsed."""
-        assert len(self.envelopes) == 1
-        content = self.envelopes[0].content
-        assert isinstance(content, bytes)
-        parsed = email.message_from_bytes(content, policy=email.policy.default)
-        assert isinstance(parsed, EmailMessage)
-        return parsed
-
-
-@pytest.fixture
-def mailbox() -> Iterator[tuple[Mailbox, int]]:
-    """A real SMTP server on a free port, and the mailbox behind it."""
-    handler = Mailbox()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield handler, port
-    finally:
-        controller.stop()
 
 
 def channel(port: int, timeout_s: float = 10) -> EmailChannel:
