@@ -187,9 +187,15 @@ def coverage_gaps(shifts: list[OnCallShift]) -> list[str]:
 
 
 def _span(start: datetime, end: datetime) -> str:
-    """A gap in words."""
-    end_text = "24:00" if end.time() == time(0) and end > start else end.strftime("%H:%M")
-    return f"{WEEKDAYS[start.weekday()]} {start.strftime('%H:%M')}–{end_text}"
+    """A gap in words: "Sunday 02:00–08:00", "Monday 22:00–Tuesday 08:00", "all week"."""
+    if end - start >= timedelta(days=7):
+        return "all week"
+    day = WEEKDAYS[start.weekday()]
+    if end.time() == time(0) and end - start <= timedelta(days=1):
+        return f"{day} {start:%H:%M}–24:00"
+    if end.date() == start.date():
+        return f"{day} {start:%H:%M}–{end:%H:%M}"
+    return f"{day} {start:%H:%M}–{WEEKDAYS[end.weekday()]} {end:%H:%M}"
 
 
 async def policy_gaps(
