@@ -111,7 +111,7 @@ async def test_a_residents_own_rule_replaces_the_default(
                 resident_id=resident_id,
                 kind="vital_range",
                 subject="spo2",
-                severity="high",
+                severity=alerts.AlertSeverity.HIGH,
                 params={"type": "spo2", "field": "spo2", "min": 85, "consecutive": 1},
             )
         )
