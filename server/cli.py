@@ -45,6 +45,14 @@ device_cli = typer.Typer(help="Devices in residents' homes.", no_args_is_help=Tr
 cli.add_typer(db_cli, name="db")
 cli.add_typer(user_cli, name="user")
 cli.add_typer(device_cli, name="device")
+token_cli = typer.Typer(
+    help="API tokens for integrations and the live stream.", no_args_is_help=True
+)
+cli.add_typer(token_cli, name="token")
+push_cli = typer.Typer(help="Web push notifications.", no_args_is_help=True)
+cli.add_typer(push_cli, name="push")
+policy_cli = typer.Typer(help="Escalation policies.", no_args_is_help=True)
+cli.add_typer(policy_cli, name="policy")
 bench_cli = typer.Typer(help="Benchmarks that print their figures.", no_args_is_help=True)
 cli.add_typer(bench_cli, name="bench")
 mqtt_cli = typer.Typer(help="An external MQTT broker (Mosquitto).", no_args_is_help=True)
@@ -357,6 +365,67 @@ def mqtt_export_auth(
     typer.echo(
         "Reload Mosquitto to apply (kill -HUP its pid); do so after every device add/revoke."
     )
+
+
+@token_cli.command("create")
+def token_create(
+    username: Annotated[str, typer.Option(help="The staff member the token acts for.")],
+    label: Annotated[str, typer.Option(help="What it is for, e.g. 'wall display'.")] = "",
+) -> None:
+    """Create an API token (shown once; stored hashed)."""
+    settings = _settings()
+
+    async def work(session: AsyncSession) -> str:
+        return await care.create_api_token(session, username, label)
+
+    typer.echo(_run_with_database(settings, work))
+
+
+@push_cli.command("keys")
+def push_keys() -> None:
+    """Make a VAPID key pair for web push: put the private key in VAKI_VAPID_PRIVATE_KEY."""
+    import alerts
+
+    private_key, public_key = alerts.generate_vapid_keys()
+    typer.echo(f"VAKI_VAPID_PRIVATE_KEY={private_key}")
+    typer.echo(f"public key (for browsers): {public_key}")
+
+
+@policy_cli.command("check")
+def policy_check() -> None:
+    """Name every gap in every team's escalation policy (nobody on call, no channel, ...)."""
+    from sqlmodel import select
+
+    import alerts
+
+    settings = _settings()
+
+    async def work(session: AsyncSession) -> list[str]:
+        found: list[str] = []
+        for policy in (await session.exec(select(alerts.EscalationPolicy))).all():
+            tiers = list(
+                (
+                    await session.exec(
+                        select(alerts.EscalationTier).where(
+                            alerts.EscalationTier.policy_id == policy.id
+                        )
+                    )
+                ).all()
+            )
+            team = await session.get(care.CareTeam, policy.team_id)
+            name = team.name if team else policy.team_id
+            found.extend(
+                f"{name}, {policy.name}: {gap}"
+                for gap in await alerts.policy_gaps(session, policy.team_id, tiers)
+            )
+        return found
+
+    gaps = _run_with_database(settings, work)
+    for gap in gaps:
+        typer.echo(gap)
+    if gaps:
+        raise typer.Exit(1)
+    typer.echo("every tier of every policy reaches somebody")
 
 
 @bench_cli.command("ingest")

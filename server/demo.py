@@ -211,7 +211,7 @@ async def _create_world(session: AsyncSession, now: datetime) -> DemoWorld:
     await session.flush()
     team_ids = [t.id for t in teams]
 
-    logins = []
+    logins: list[DemoLogin] = []
     staff_by_team: dict[int, list[care.StaffUser]] = {0: [], 1: []}
     for username, full_name, role, org_name, member_of, language in STAFF:
         password = care.new_secret(9)
@@ -225,6 +225,7 @@ async def _create_world(session: AsyncSession, now: datetime) -> DemoWorld:
             language=language,
             email=f"{username}@{'fjallabyggd' if org_name == MUNICIPALITY else 'hsn'}.example.is",
         )
+        user.phone = f"+354 86{len(logins)} {rng.randint(1000, 9999)}"
         for index in member_of:
             team_id = team_ids[index]
             assert team_id is not None
@@ -326,10 +327,36 @@ async def _add_policies(
     team_ids: list[int | None],
     staff_by_team: dict[int, list[care.StaffUser]],
 ) -> None:
-    """Each team: on-call first, then the team's nurse, then everyone and the relatives."""
+    """Each team: on-call first, then the team's nurse, then everyone and the relatives.
+
+    The rota: home-care workers take the day (08:00-20:00), the nurse the night.
+    """
     for index, team_id in enumerate(team_ids):
         assert team_id is not None
         nurse = next(u for u in staff_by_team[index] if u.role == care.StaffRole.NURSE)
+        day_staff = [u for u in staff_by_team[index] if u.role == care.StaffRole.HOME_CARE_WORKER]
+        for weekday in range(1, 8):
+            worker = day_staff[weekday % len(day_staff)]
+            assert worker.id is not None
+            assert nurse.id is not None
+            session.add_all(
+                [
+                    alerts.OnCallShift(
+                        team_id=team_id,
+                        staff_id=worker.id,
+                        weekday=weekday,
+                        starts="08:00",
+                        ends="20:00",
+                    ),
+                    alerts.OnCallShift(
+                        team_id=team_id,
+                        staff_id=nurse.id,
+                        weekday=weekday,
+                        starts="20:00",
+                        ends="08:00",
+                    ),
+                ]
+            )
         policy = alerts.EscalationPolicy(team_id=team_id, name="Default")
         session.add(policy)
         await session.flush()
