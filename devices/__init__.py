@@ -14,6 +14,7 @@ from devices.errors import (
     UnknownDeviceError,
 )
 from devices.ingest import (
+    ALARM_LANE,
     UNREADABLE_EVENT,
     BatchSubscriber,
     CommittedEvent,
@@ -40,12 +41,21 @@ from devices.registry import (
     revoke_device,
     unhandled_alarm_events,
 )
-from devices.topics import SERVICE_USERNAME, device_topic, ingest_subscriptions
+from devices.topics import (
+    ALARM_CHANNELS,
+    MAIN_CHANNELS,
+    SERVICE_USERNAME,
+    device_topic,
+    ingest_subscriptions,
+)
 
 MODELS = (Device, Reading, Event, DeadLetter)
 
 __all__ = [
+    "ALARM_CHANNELS",
+    "ALARM_LANE",
     "EXPECTED_INTERVAL_S",
+    "MAIN_CHANNELS",
     "MODELS",
     "MOSQUITTO_CONF",
     "SERVICE_USERNAME",

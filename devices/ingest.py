@@ -52,7 +52,8 @@ log = logging.getLogger(__name__)
 
 UNREADABLE_EVENT = "unreadable_event"
 # Technical limits of one write: enough to amortise a commit, small enough to keep latency.
-BATCH_MAX_MESSAGES = 2000
+BATCH_MAX_MESSAGES = 1000
+ALARM_LANE = "alarm"
 BATCH_LINGER_S = 0.005
 _RETRY_MAX_S = 5.0
 _DEVICE_CACHE_TTL_S = 60.0
@@ -167,14 +168,18 @@ class Ingestor:
         self._publish = publish
         self._clock = clock
         self._pending: deque[InboundMessage] = deque()
+        # Alarm-lane messages (events) jump the queue: they are written in batches of
+        # their own, ahead of any readings waiting.
+        self._pending_alarms: deque[InboundMessage] = deque()
         self._wakeup = asyncio.Event()
         self._devices: dict[str, _DeviceInfo] = {}
         self._subscribers: list[BatchSubscriber] = []
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._alarm_wakeup = asyncio.Event()
         self.database_ok = True
         self.last_error: str | None = None
         self.committed_messages = 0
-        self._busy = False
+        self._busy = 0
         self._cleared: set[str] = set()
 
     def subscribe(self, subscriber: BatchSubscriber) -> None:
@@ -184,44 +189,59 @@ class Ingestor:
     @property
     def backlog(self) -> int:
         """Messages received and not yet committed."""
-        return len(self._pending)
+        return len(self._pending) + len(self._pending_alarms)
 
     def submit(self, message: InboundMessage) -> None:
         """Take a message (on the event loop); the writer task picks it up."""
-        self._pending.append(message)
+        if message.lane == ALARM_LANE:
+            self._pending_alarms.append(message)
+            self._alarm_wakeup.set()
+        else:
+            self._pending.append(message)
+            self._wakeup.set()
         BACKLOG.inc()
-        self._wakeup.set()
 
     def start(self) -> None:
-        """Start the writer task."""
-        self._task = asyncio.create_task(self._run(), name="ingest-writer")
+        """Start the two writers: readings and the rest, and the alarm lane."""
+        self._tasks = [
+            asyncio.create_task(self._run(self._pending, self._wakeup), name="ingest-writer"),
+            asyncio.create_task(
+                self._run(self._pending_alarms, self._alarm_wakeup), name="ingest-alarm-writer"
+            ),
+        ]
 
     async def stop(self) -> None:
-        """Stop the writer; uncommitted messages stay unacked, so the broker keeps them."""
-        task, self._task = self._task, None
-        if task is not None:
+        """Stop the writers; uncommitted messages stay unacked, so the broker keeps them."""
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
             task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
     async def drain(self, within_s: float = 10.0) -> None:
         """Wait until every submitted message is committed (tests and shutdown)."""
         deadline = time.monotonic() + within_s
-        while self._pending or self._busy:
+        while self.backlog or self._busy:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{len(self._pending)} messages still waiting")
+                raise TimeoutError(f"{self.backlog} messages still waiting")
             await asyncio.sleep(0.01)
 
-    async def _run(self) -> None:
-        """The writer loop: batch, write, commit, ack; retry with backoff while the DB is down."""
+    async def _run(self, queue: deque[InboundMessage], wakeup: asyncio.Event) -> None:
+        """One writer loop: batch, write, commit, ack; retry with backoff while the DB is down.
+
+        The alarm lane has a writer of its own, so a panic is never stuck behind a batch
+        of readings being written.
+        """
         delay = 0.1
         while True:
-            if not self._pending:
-                self._wakeup.clear()
-                await self._wakeup.wait()
-                await asyncio.sleep(BATCH_LINGER_S)
-            batch = [self._pending[i] for i in range(min(len(self._pending), BATCH_MAX_MESSAGES))]
-            self._busy = True
+            if not queue:
+                wakeup.clear()
+                await wakeup.wait()
+                if queue is self._pending:
+                    await asyncio.sleep(BATCH_LINGER_S)
+            batch = [queue[i] for i in range(min(len(queue), BATCH_MAX_MESSAGES))]
+            self._busy += 1
             try:
                 await self._write(batch)
             except asyncio.CancelledError:
@@ -235,15 +255,15 @@ class Ingestor:
                     delay,
                     self.last_error,
                 )
-                self._busy = False
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _RETRY_MAX_S)
                 self._devices.clear()
                 continue
+            finally:
+                self._busy -= 1
             for _ in batch:
-                self._pending.popleft()
+                queue.popleft()
             BACKLOG.dec(len(batch))
-            self._busy = False
             delay = 0.1
             if not self.database_ok:
                 log.info("database is back; ingestion resumed")
@@ -252,9 +272,11 @@ class Ingestor:
     async def _write(self, batch: list[InboundMessage]) -> None:
         """Validate, write and commit one batch, then acknowledge and notify."""
         started = time.perf_counter()
+        await self._load_devices(batch)
+        # Validating a big batch is CPU work: off the event loop, so the alarm lane and the
+        # web requests go on meanwhile.
+        plan = await asyncio.to_thread(self._plan, batch) if len(batch) > 32 else self._plan(batch)
         async with self._engine.begin() as connection:
-            await self._load_devices(connection, batch)
-            plan = self._plan(batch)
             readings, events = await self._store(connection, plan)
         BATCH_SECONDS.observe(time.perf_counter() - started)
         # Committed: now, and only now, the broker and the devices may forget these.
@@ -278,7 +300,7 @@ class Ingestor:
                 except Exception:
                     log.exception("a subscriber failed on a committed batch")
 
-    async def _load_devices(self, connection: AsyncConnection, batch: list[InboundMessage]) -> None:
+    async def _load_devices(self, batch: list[InboundMessage]) -> None:
         """Fill the device cache for the senders in the batch that it lacks or holds too long."""
         now = time.monotonic()
         wanted = set()
@@ -289,11 +311,12 @@ class Ingestor:
                 wanted.add(device_id)
         if not wanted:
             return
-        rows = await connection.execute(
-            select(col(Device.id), col(Device.resident_id), col(Device.revoked_at)).where(
-                col(Device.id).in_(wanted)
+        async with self._engine.connect() as connection:
+            rows = await connection.execute(
+                select(col(Device.id), col(Device.resident_id), col(Device.revoked_at)).where(
+                    col(Device.id).in_(wanted)
+                )
             )
-        )
         for device_id, resident_id, revoked_at in rows:
             self._devices[device_id] = _DeviceInfo(resident_id, revoked_at is not None, now)
 

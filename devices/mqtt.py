@@ -71,6 +71,8 @@ class InboundMessage:
     qos: int
     retain: bool
     mid: int
+    # Which connection it came on: acks go back on the same one, in order.
+    lane: str = "main"
 
 
 MessageHandler = Callable[[InboundMessage], None]
@@ -97,6 +99,7 @@ class MqttLink:
         subscriptions: tuple[tuple[str, int], ...] = (),
         on_message: MessageHandler | None = None,
         session_expiry_s: int = SESSION_EXPIRY_S,
+        lane: str = "main",
     ) -> None:
         """Prepare a client; nothing connects before ``start``."""
         self.endpoint = endpoint
@@ -106,6 +109,7 @@ class MqttLink:
         self.protocol = "5" if self._auto else protocol
         self.subscriptions = subscriptions
         self.session_expiry_s = session_expiry_s
+        self.lane = lane
         self._on_message = on_message
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connected = asyncio.Event()
@@ -256,6 +260,7 @@ class MqttLink:
             qos=msg.qos,
             retain=bool(msg.retain),
             mid=msg.mid,
+            lane=self.lane,
         )
         if self._on_message is None or self._loop is None:
             self.ack(message)

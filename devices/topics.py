@@ -18,13 +18,19 @@ def device_topic(device_id: str, channel: str) -> str:
 
 
 # What devices publish; the server subscribes to exactly these (never to its own ack/cmd).
-DEVICE_CHANNELS = ("reading", "event", "status", "raw/+")
+# Events come on a connection of their own (the alarm lane), so a panic never waits at the
+# broker behind thousands of readings.
+MAIN_CHANNELS = ("reading", "status", "raw/+")
+ALARM_CHANNELS = ("event",)
+DEVICE_CHANNELS = MAIN_CHANNELS + ALARM_CHANNELS
 
 
-def ingest_subscriptions(shared_group: str | None = None) -> tuple[tuple[str, int], ...]:
+def ingest_subscriptions(
+    shared_group: str | None = None, channels: tuple[str, ...] = DEVICE_CHANNELS
+) -> tuple[tuple[str, int], ...]:
     """The server's subscriptions (QoS 1), optionally in an MQTT 5 shared group."""
     prefix = f"$share/{shared_group}/" if shared_group else ""
-    return tuple((f"{prefix}{DEVICE_PREFIX}+/{channel}", 1) for channel in DEVICE_CHANNELS)
+    return tuple((f"{prefix}{DEVICE_PREFIX}+/{channel}", 1) for channel in channels)
 
 
 def device_may_publish(device_id: str, topic: str) -> bool:

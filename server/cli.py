@@ -485,6 +485,49 @@ def bench_ingest(
     typer.echo(json.dumps(figures))
 
 
+@bench_cli.command("alerts")
+def bench_alerts(
+    seconds: Annotated[float, typer.Option(help="Time over which panics are pressed.")] = 30.0,
+    background: Annotated[int, typer.Option(help="Background readings per second.")] = 2000,
+    panics: Annotated[int, typer.Option(help="Panic presses (one resident each).")] = 40,
+    broker: Annotated[
+        str, typer.Option(help="configured, embedded, or mosquitto (private, tuned).")
+    ] = "configured",
+    quick: Annotated[bool, typer.Option("--quick", help="Short run (under a minute).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Last line: one JSON object.")] = False,
+) -> None:
+    """Panic → console stream latency under background load, and escalation lateness."""
+    import contextlib
+    import shutil
+
+    from server.bench_alerts import AlertBenchConfig, run_alert_bench
+    from server.bench_ingest import bench_settings, tuned_mosquitto
+
+    settings = _settings()
+    config = AlertBenchConfig(
+        seconds=10.0 if quick else seconds,
+        background_per_s=background,
+        panics=10 if quick else panics,
+        tier_timeout_s=2,
+    )
+    run_settings, scratch = bench_settings(settings, None)
+    try:
+        with contextlib.ExitStack() as stack:
+            if broker == "embedded":
+                run_settings.mqtt_url = None
+            elif broker == "mosquitto":
+                run_settings.mqtt_url = stack.enter_context(tuned_mosquitto(scratch))
+            figures = asyncio.run(run_alert_bench(run_settings, config))
+    except StartupError as err:
+        raise _fail(str(err)) from err
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    if not as_json:
+        for key, value in figures.items():
+            typer.echo(f"{key:<28} {value}")
+    typer.echo(json.dumps(figures))
+
+
 def main() -> None:
     """Entry point of the ``vaki`` console script."""
     cli()

@@ -41,13 +41,18 @@ class HealthController(Controller):
 
         link = runtime.mqtt
         broker = runtime.broker
+        alarm_lane = runtime.alarm_lane
         mqtt: dict[str, Any] = {
-            "ok": link is not None and link.connected,
+            "ok": link is not None
+            and link.connected
+            and alarm_lane is not None
+            and alarm_lane.connected,
             "broker": link.endpoint.describe() if link else None,
             "embedded": broker is not None,
         }
-        if link is not None and not link.connected:
-            mqtt["detail"] = link.last_error
+        for lane in (link, alarm_lane):
+            if lane is not None and not lane.connected:
+                mqtt["detail"] = lane.last_error
         if broker is not None and not broker.is_alive():
             mqtt.update(ok=False, detail="embedded broker process is not running")
         checks["mqtt"] = mqtt

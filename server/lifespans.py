@@ -16,6 +16,9 @@ from litestar import Litestar
 
 import alerts
 from devices import (
+    ALARM_CHANNELS,
+    ALARM_LANE,
+    MAIN_CHANNELS,
     SERVICE_USERNAME,
     EmbeddedBroker,
     InboundMessage,
@@ -107,46 +110,57 @@ def _mqtt_endpoint(runtime: Runtime) -> tuple[MqttEndpoint, str]:
 
 @asynccontextmanager
 async def open_ingestion(runtime: Runtime) -> AsyncIterator[None]:
-    """Connect the MQTT link and the ingestion writer behind it.
+    """Connect the MQTT links and the ingestion writer behind them.
 
-    The link keeps reconnecting while the broker is away; the writer acks nothing it has
-    not committed, so whatever is in flight at shutdown is redelivered by the broker.
+    Two links: the main one for readings, status and raw payloads, and the alarm lane for
+    events, so a panic never queues at the broker behind readings. Each link keeps
+    reconnecting while the broker is away; the writer acks nothing it has not committed, so
+    whatever is in flight at shutdown is redelivered by the broker.
     """
     assert runtime.engine is not None
     settings = runtime.settings
     endpoint, protocol = _mqtt_endpoint(runtime)
     shared_group = None if runtime.broker is not None else settings.mqtt_shared_group
-    link: MqttLink | None = None
+    links: dict[str, MqttLink] = {}
 
     def ack(message: InboundMessage) -> None:
+        link = links.get(message.lane)
         if link is not None:
             link.ack(message)
 
     def publish(topic: str, payload: bytes, qos: int, retain: bool) -> None:
+        link = links.get("main")
         if link is not None:
             link.publish(topic, payload, qos=qos, retain=retain)
 
     ingestor = Ingestor(runtime.engine, ack=ack, publish=publish)
-    link = MqttLink(
-        endpoint,
-        client_id=settings.mqtt_client_id,
-        protocol=protocol,
-        subscriptions=ingest_subscriptions(shared_group),
-        on_message=ingestor.submit,
-        session_expiry_s=settings.mqtt_session_expiry_s,
-    )
+    for lane, channels, suffix in (
+        ("main", MAIN_CHANNELS, ""),
+        (ALARM_LANE, ALARM_CHANNELS, "-alarms"),
+    ):
+        links[lane] = MqttLink(
+            endpoint,
+            client_id=f"{settings.mqtt_client_id}{suffix}",
+            protocol=protocol,
+            subscriptions=ingest_subscriptions(shared_group, channels),
+            on_message=ingestor.submit,
+            session_expiry_s=settings.mqtt_session_expiry_s,
+            lane=lane,
+        )
     for subscriber in runtime.batch_subscribers:
         ingestor.subscribe(subscriber)
     ingestor.start()
-    await link.start()
-    runtime.mqtt, runtime.ingestor = link, ingestor
+    for link in links.values():
+        await link.start()
+    runtime.mqtt, runtime.alarm_lane, runtime.ingestor = links["main"], links[ALARM_LANE], ingestor
     try:
         yield
     finally:
-        runtime.mqtt = runtime.ingestor = None
+        runtime.mqtt = runtime.alarm_lane = runtime.ingestor = None
         with contextlib.suppress(TimeoutError):
             await ingestor.drain(within_s=5)
-        await link.stop()
+        for link in links.values():
+            await link.stop()
         await ingestor.stop()
 
 

@@ -26,6 +26,7 @@ class Runtime:
     sessions: async_sessionmaker[AsyncSession] | None = None
     broker: EmbeddedBroker | None = None
     mqtt: MqttLink | None = None
+    alarm_lane: MqttLink | None = None
     ingestor: Ingestor | None = None
     # Called with every committed batch of readings and events (the alarm path hooks in here).
     batch_subscribers: list[BatchSubscriber] = field(default_factory=list)

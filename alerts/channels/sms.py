@@ -26,6 +26,13 @@ _GSM7_BASIC = frozenset(
 _GSM7_EXTENDED = frozenset("^{}\\[~]|€\f")
 
 
+def e164(number: str) -> str | None:
+    """The number in E.164 form, as people write it ("+354 862 1234", "+354-862-1234"),
+    or None when it is not one."""
+    compact = re.sub(r"[\s\-().]", "", number)
+    return compact if _E164.fullmatch(compact) else None
+
+
 def _is_gsm7(text: str) -> bool:
     """True when every character has a GSM-7 encoding."""
     return all(char in _GSM7_BASIC or char in _GSM7_EXTENDED for char in text)
@@ -85,14 +92,15 @@ class SmsGatewayChannel:
 
     async def send(self, message: OutgoingMessage) -> DeliveryResult:
         """Post one SMS to the gateway and report its answer."""
-        if not _E164.fullmatch(message.address):
+        number = e164(message.address)
+        if number is None:
             return DeliveryResult(
                 ok=False,
                 detail=f"not an E.164 phone number: {message.address!r}",
                 retryable=False,
             )
         payload = {
-            "to": message.address,
+            "to": number,
             "from": self.sender,
             "text": shorten_for_sms(message.body),
             "reference": message.idempotency_key,

@@ -211,3 +211,13 @@ def test_plain_gsm_text_gets_more_room_than_ucs2_text() -> None:
     assert gsm.endswith("...")
     assert len(ucs2) <= 67 * MAX_SEGMENTS < len(icelandic_text)
     assert shorten_for_sms("Short and sweet") == "Short and sweet"
+
+
+def test_numbers_as_people_write_them_are_sent_in_e164() -> None:
+    from alerts.channels.sms import e164
+
+    assert e164("+354 862 1234") == "+3548621234"
+    assert e164("+354-862-1234") == "+3548621234"
+    assert e164("(+354) 862 1234") == "+3548621234"
+    assert e164("862 1234") is None
+    assert e164("+354 862 12a4") is None
