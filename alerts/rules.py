@@ -7,6 +7,7 @@ get ``DEFAULT_RULES``. Event alarms (panic, fall, ...) are not configurable: the
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -93,6 +94,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule("weight_gain", "weight", NORMAL, {"kg": 2.0, "days": 3}),
     Rule("night_door", "door", HIGH, {}),
     Rule("no_motion", "motion", HIGH, {"hours": 4}),
+    Rule("bed_exit_no_return", "bed", HIGH, {"minutes": 30}),
 )
 
 _LABELS = {
@@ -257,6 +259,7 @@ class RuleEngine:
                     # threshold does not flap.
                     cleared.append(battery_key)
             candidates.extend(await self._no_motion(session, now))
+            candidates.extend(await self._bed_exit_no_return(session, now))
         open_keys = set(await self._open_keys(cleared))
         return candidates, [key for key in cleared if key in open_keys]
 
@@ -326,6 +329,90 @@ class RuleEngine:
                 )
         return found
 
+    async def _bed_exit_no_return(
+        self, session: AsyncSession, now: datetime
+    ) -> list[AlertCandidate]:
+        """Residents who got out of bed at night and have not gone back for a while."""
+        found = []
+        resident_ids = (
+            await session.exec(
+                select(Device.resident_id)
+                .where(
+                    Device.kind == "bed_sensor",
+                    col(Device.revoked_at).is_(None),
+                    col(Device.resident_id).is_not(None),
+                )
+                .distinct()
+            )
+        ).all()
+        for resident_id in resident_ids:
+            assert resident_id is not None
+            resident = await session.get(Resident, resident_id)
+            if resident is None:
+                continue
+            rule = next(
+                (
+                    r
+                    for r in await self.rules_for(session, resident_id)
+                    if r.kind == "bed_exit_no_return"
+                ),
+                None,
+            )
+            if rule is None:
+                continue
+            # Any bed sensor of the resident counts: the last word decides, exit or enter.
+            last = (
+                await session.exec(
+                    select(Event)
+                    .where(
+                        Event.resident_id == resident_id,
+                        col(Event.type).in_(("bed_exit", "bed_enter")),
+                    )
+                    .order_by(col(Event.received_at).desc(), col(Event.id).desc())
+                    .limit(1)
+                )
+            ).first()
+            if last is None or last.type != "bed_exit":
+                continue
+            out_for = now - last.received_at
+            if out_for <= timedelta(minutes=float(rule.params.get("minutes", 30))):
+                continue
+            if not _in_window(last.received_at.astimezone(ZoneInfo(resident.time_zone)), NIGHT):
+                continue
+            key = _key(resident_id, last.device_id, "bed_exit_no_return")
+            if await self._resolved_since(session, key, last.received_at):
+                # Staff already dealt with this night's exit; ringing again on every sweep
+                # until the sensor sees the bed again would only teach them to ignore it.
+                continue
+            found.append(
+                AlertCandidate(
+                    kind="bed_exit_no_return",
+                    severity=rule.severity,
+                    title=f"Out of bed for {int(out_for.total_seconds() // 60)} min at night",
+                    dedupe_key=key,
+                    resident_id=resident_id,
+                    device_id=last.device_id,
+                    details={"event_id": last.id, "bed_exit_at": last.received_at.isoformat()},
+                )
+            )
+        return found
+
+    @staticmethod
+    async def _resolved_since(session: AsyncSession, dedupe_key: str, since: datetime) -> bool:
+        """True when an alert of the condition was resolved at or after ``since``."""
+        resolved = (
+            await session.exec(
+                select(Alert.id)
+                .where(
+                    Alert.dedupe_key == dedupe_key,
+                    Alert.status == AlertStatus.RESOLVED,
+                    col(Alert.resolved_at) >= since,
+                )
+                .limit(1)
+            )
+        ).first()
+        return resolved is not None
+
 
 def event_alarm(event: CommittedEvent | Event) -> AlertCandidate | None:
     """The alarm an event is, if it is one."""
@@ -353,7 +440,7 @@ def _outside(value: float, params: dict[str, Any]) -> bool:
 async def _vital_range(
     session: AsyncSession, rule: Rule, resident: Resident, readings: list[CommittedReading]
 ) -> list[AlertCandidate]:
-    """A vital sign outside its range for the rule's number of consecutive readings."""
+    """A vital sign outside its range for the rule's consecutive readings and minutes."""
     params = rule.params
     relevant = [
         r
@@ -381,6 +468,10 @@ async def _vital_range(
             for values in recent
         ):
             return []
+    if params.get("for_min") is not None and not await _outside_for(
+        session, params, resident, latest.received_at
+    ):
+        return []
     label, unit = _LABELS.get(params["field"], (params["field"], ""))
     value = latest.values[params["field"]]
     return [
@@ -400,6 +491,56 @@ async def _vital_range(
             },
         )
     ]
+
+
+async def _outside_for(
+    session: AsyncSession, params: dict[str, Any], resident: Resident, until: datetime
+) -> bool:
+    """True when the readings have stayed outside the range for the rule's minutes.
+
+    Every reading from ``for_min`` minutes before ``until`` on must be outside, and the run
+    of outside readings must reach back at least that far.
+    """
+    span = timedelta(minutes=float(params["for_min"]))
+    since = until - span
+    field_name = params["field"]
+
+    def outside(values: Mapping[str, Any]) -> bool:
+        """The reading has the rule's field and it is out of range."""
+        return field_name in values and _outside(float(values[field_name]), params)
+
+    window = (
+        await session.exec(
+            select(Reading.values, Reading.received_at).where(
+                Reading.resident_id == resident.id,
+                Reading.type == params["type"],
+                col(Reading.received_at) >= since,
+            )
+        )
+    ).all()
+    # A later reading back in range calls it off too: the condition is over.
+    if not window or not all(outside(values) for values, _ in window):
+        return False
+    first = min(at for _, at in window)
+    if first <= since:
+        return True
+    # Readings seldom land exactly on the window's edge: the one just before it says
+    # whether the value was already outside when the window opened.
+    before = (
+        await session.exec(
+            select(Reading.values)
+            .where(
+                Reading.resident_id == resident.id,
+                Reading.type == params["type"],
+                col(Reading.received_at) < since,
+                # One from long before says nothing about the silent time in between.
+                col(Reading.received_at) >= first - span,
+            )
+            .order_by(col(Reading.received_at).desc(), col(Reading.id).desc())
+            .limit(1)
+        )
+    ).first()
+    return before is not None and outside(before)
 
 
 async def _weight_gain(

@@ -6,6 +6,7 @@ Each opens its resource on the ``Runtime``, yields while the service runs, and c
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -150,8 +151,7 @@ async def open_ingestion(runtime: Runtime) -> AsyncIterator[None]:
     for subscriber in runtime.batch_subscribers:
         ingestor.subscribe(subscriber)
     ingestor.start()
-    for link in links.values():
-        await link.start()
+    await asyncio.gather(*(link.start() for link in links.values()))
     runtime.mqtt, runtime.alarm_lane, runtime.ingestor = links["main"], links[ALARM_LANE], ingestor
     try:
         yield
