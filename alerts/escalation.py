@@ -24,7 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from alerts.changes import AlertChange
 from alerts.channels import Channel, OutgoingMessage, notification_text, send_with_retries
-from alerts.lifecycle import AlertLifecycle, _next_attempt, timeline
+from alerts.lifecycle import AlertLifecycle, timeline
 from alerts.models import (
     Alert,
     AlertStatus,
@@ -197,7 +197,7 @@ class EscalationEngine:
             for channel in tier.channels:
                 for index, address in enumerate(recipient.addresses.get(channel, [])):
                     key = (
-                        f"a{alert.id}:{step.kind}:t{step.tier}:n{step.attempt}"
+                        f"a{alert.id}:{step.kind}:r{step.round}:t{step.tier}:n{step.attempt}"
                         f":{recipient.key}:{channel}:{index}"
                     )
                     found.append(Delivery(recipient, channel, address, key))
@@ -297,19 +297,35 @@ class EscalationEngine:
                         sent_at=now if ok else None,
                     )
                 )
+            # Close the step only if it is still ours and still claimed: an acknowledgement
+            # meanwhile cancelled it, or our lease ran out and another instance has it.
+            closed = await session.exec(
+                update(EscalationStep)
+                .where(
+                    col(EscalationStep.id) == step_id,
+                    col(EscalationStep.status) == StepStatus.CLAIMED,
+                    col(EscalationStep.claimed_by) == self.instance,
+                )
+                .values(status=StepStatus.DONE, done_at=now)
+            )
             step = await session.get(EscalationStep, step_id)
             alert = await session.get(Alert, alert_id)
             assert step is not None
             assert alert is not None
-            step.status, step.done_at = StepStatus.DONE, now
-            session.add(step)
-            reached = sum(1 for ok, _, _ in outcomes.values() if ok)
-            failed = len(outcomes) - reached
+            if closed.rowcount == 0:
+                return
+            # Deliveries recorded as sent before (by an instance that died mid-step) reached
+            # their people too.
+            reached = sum(1 for ok, _, _ in outcomes.values() if ok) + (
+                len(deliveries) - len(outcomes)
+            )
+            failed = len(outcomes) - sum(1 for ok, _, _ in outcomes.values() if ok)
             session.add(
                 timeline(
                     alert,
                     "notified",
                     now,
+                    round=step.round,
                     tier=step.tier,
                     attempt=step.attempt,
                     sent=reached,
@@ -324,11 +340,19 @@ class EscalationEngine:
             last = max(tiers)
             if step.tier < last:
                 following = EscalationStep(
-                    alert_id=alert_id, tier=step.tier + 1, attempt=1, due_at=now + wait
+                    alert_id=alert_id,
+                    round=step.round,
+                    tier=step.tier + 1,
+                    attempt=1,
+                    due_at=now + wait,
                 )
             elif step.attempt < policy.last_tier_repeats:
                 following = EscalationStep(
-                    alert_id=alert_id, tier=step.tier, attempt=step.attempt + 1, due_at=now + wait
+                    alert_id=alert_id,
+                    round=step.round,
+                    tier=step.tier,
+                    attempt=step.attempt + 1,
+                    due_at=now + wait,
                 )
             else:
                 following = None
@@ -359,8 +383,9 @@ class EscalationEngine:
         session.add(
             EscalationStep(
                 alert_id=alert.id,
+                round=step.round,
                 tier=1,
-                attempt=await _next_attempt(session, alert.id, StepKind.NOTIFY, 1),
+                attempt=1,
                 due_at=now,
             )
         )

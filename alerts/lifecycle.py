@@ -220,8 +220,9 @@ class AlertLifecycle:
                     EscalationStep(
                         alert_id=alert_id,
                         kind=StepKind.RETRIGGER,
+                        round=await next_round(session, alert_id),
                         tier=0,
-                        attempt=await _next_attempt(session, alert_id, StepKind.RETRIGGER, 0),
+                        attempt=1,
                         due_at=now + timedelta(minutes=policy.retrigger_after_min),
                     )
                 )
@@ -291,15 +292,11 @@ async def _cancel_steps(session: AsyncSession, alert_id: int) -> None:
     )
 
 
-async def _next_attempt(session: AsyncSession, alert_id: int, kind: StepKind, tier: int) -> int:
-    """One more than the highest attempt of (alert, kind, tier) so far."""
+async def next_round(session: AsyncSession, alert_id: int) -> int:
+    """The number of the alert's next escalation round (one more than any step's so far)."""
     highest = (
         await session.exec(
-            select(func.max(EscalationStep.attempt)).where(
-                EscalationStep.alert_id == alert_id,
-                EscalationStep.kind == kind,
-                EscalationStep.tier == tier,
-            )
+            select(func.max(EscalationStep.round)).where(EscalationStep.alert_id == alert_id)
         )
     ).first()
     return (highest or 0) + 1

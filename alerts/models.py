@@ -206,14 +206,20 @@ class EscalationStep(SQLModel, table=True):
 
     __tablename__ = "escalation_step"
     __table_args__ = (
-        UniqueConstraint("alert_id", "kind", "tier", "attempt", name="uq_escalation_step"),
+        UniqueConstraint(
+            "alert_id", "kind", "round", "tier", "attempt", name="uq_escalation_step_round"
+        ),
         Index("ix_escalation_step_due", "status", "due_at"),
     )
 
     id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
     alert_id: int = Field(foreign_key="alert.id", ondelete="CASCADE")
     kind: StepKind = Field(default=StepKind.NOTIFY, sa_type=String(16))
+    # Each climb through the tiers is a round: the first when the alert is raised, one more
+    # each time an acknowledged alert rings again for not being resolved.
+    round: int = Field(default=1)
     tier: int
+    # Which time this tier is tried in this round (the last tier repeats).
     attempt: int = Field(default=1)
     due_at: datetime = Field(sa_type=UTCDateTime)
     status: StepStatus = Field(default=StepStatus.PENDING, sa_type=String(16))

@@ -1,0 +1,644 @@
+"""The escalation engine on a real database with a real SMTP server and an injected clock:
+tiers in order, acknowledge and retrigger, unreachable tiers, leases and two instances."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import unquote
+
+import pytest
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+import alerts
+import care
+from server.db import create_engine, session_factory, upgrade_database
+from tests.conftest import Mailbox
+
+T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+class Clock:
+    """An injected clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def move(self, **delta: float) -> None:
+        """Let time pass."""
+        self.now += timedelta(**delta)
+
+
+@dataclass(frozen=True)
+class TierSpec:
+    """One tier to create: its timeout, whom it names, and through which channels."""
+
+    timeout_s: int
+    recipients: list[dict[str, Any]]
+    channels: tuple[str, ...] = ("email",)
+
+
+@dataclass(frozen=True)
+class World:
+    """A care team with staff, one resident, and an escalation policy."""
+
+    team_id: int
+    resident_id: int
+    policy_id: int
+    # username → staff id; "anna" is on call around the clock when the world has a rota.
+    staff: dict[str, int]
+
+
+STAFF = (
+    ("anna", "Anna Jónsdóttir", "anna@vaki.example"),
+    ("helga", "Helga Björnsdóttir", "helga@vaki.example"),
+    ("jon", "Jón Guðmundsson", "jon@vaki.example"),
+    ("siggi", "Sigurður Pálsson", None),  # no e-mail address: e-mail cannot reach him
+)
+
+
+async def build_world(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    last_tier_repeats: int = 1,
+    retrigger_after_min: int = 30,
+    rota: bool = True,
+) -> World:
+    async with sessions() as session:
+        org = await care.ensure_organisation(session, "Fjallabyggð")
+        team = care.CareTeam(name="Heimaþjónusta Siglufjarðar")
+        session.add(team)
+        await session.flush()
+        assert team.id is not None
+        staff: dict[str, int] = {}
+        for username, full_name, address in STAFF:
+            member = await care.add_staff_user(
+                session,
+                username=username,
+                full_name=full_name,
+                password="x" * 12,
+                role=care.StaffRole.NURSE,
+                organisation=org,
+                language="en",
+                email=address,
+            )
+            assert member.id is not None
+            staff[username] = member.id
+            session.add(care.TeamMembership(team_id=team.id, staff_id=member.id))
+        if rota:
+            session.add_all(
+                alerts.OnCallShift(
+                    team_id=team.id,
+                    staff_id=staff["anna"],
+                    weekday=day,
+                    starts="00:00",
+                    ends="00:00",
+                )
+                for day in range(1, 8)
+            )
+        resident = care.Resident(full_name="Guðrún Sigurðardóttir")
+        session.add(resident)
+        await session.flush()
+        assert resident.id is not None
+        session.add(care.ResidentTeam(resident_id=resident.id, team_id=team.id))
+        policy = alerts.EscalationPolicy(
+            team_id=team.id,
+            name="Default",
+            last_tier_repeats=last_tier_repeats,
+            retrigger_after_min=retrigger_after_min,
+        )
+        session.add(policy)
+        await session.flush()
+        assert policy.id is not None
+        await session.commit()
+    return World(team.id, resident.id, policy.id, staff)
+
+
+async def add_tiers(
+    sessions: async_sessionmaker[AsyncSession], world: World, *tiers: TierSpec
+) -> None:
+    async with sessions() as session:
+        session.add_all(
+            alerts.EscalationTier(
+                policy_id=world.policy_id,
+                position=position,
+                timeout_s=tier.timeout_s,
+                recipients=tier.recipients,
+                channels=list(tier.channels),
+            )
+            for position, tier in enumerate(tiers, start=1)
+        )
+        await session.commit()
+
+
+def staff(world: World, username: str) -> dict[str, Any]:
+    """A tier recipient naming one staff member."""
+    return {"kind": "staff", "id": world.staff[username]}
+
+
+def key(
+    alert_id: int, tier: int, attempt: int, staff_id: int, channel: str = "email", rnd: int = 1
+) -> str:
+    """The idempotency key of one step's delivery to one staff member in round ``rnd``."""
+    return f"a{alert_id}:notify:r{rnd}:t{tier}:n{attempt}:staff{staff_id}:{channel}:0"
+
+
+def build_engine(
+    sessions: async_sessionmaker[AsyncSession], clock: Clock, smtp_port: int, instance: str
+) -> tuple[alerts.AlertLifecycle, alerts.EscalationEngine]:
+    lifecycle = alerts.AlertLifecycle(sessions, clock=clock)
+    mail = alerts.EmailChannel("127.0.0.1", smtp_port, sender="Vaki <vaki@vaki.example>")
+    engine = alerts.EscalationEngine(
+        sessions, lifecycle, {"email": mail}, clock=clock, instance=instance
+    )
+    return lifecycle, engine
+
+
+def panic(world: World, n: int = 0) -> alerts.AlertCandidate:
+    return alerts.AlertCandidate(
+        kind="panic",
+        severity="critical",
+        title="Panic button pressed",
+        dedupe_key=f"resident:{world.resident_id}:panic:{n}",
+        resident_id=world.resident_id,
+    )
+
+
+def mails(box: Mailbox) -> list[tuple[str, str]]:
+    """(recipient, idempotency key from the Message-ID) of every mail received, in order."""
+    found = []
+    for envelope in box.envelopes:
+        assert isinstance(envelope.content, bytes)
+        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        message_id = str(parsed["Message-ID"]).strip("<>").rsplit("@", 1)[0]
+        (recipient,) = envelope.rcpt_tos
+        found.append((recipient, unquote(message_id)))
+    return found
+
+
+async def notifications(
+    sessions: async_sessionmaker[AsyncSession], alert_id: int | None = None
+) -> list[alerts.Notification]:
+    async with sessions() as session:
+        query = select(alerts.Notification).order_by(col(alerts.Notification.id))
+        if alert_id is not None:
+            query = query.where(alerts.Notification.alert_id == alert_id)
+        return list((await session.exec(query)).all())
+
+
+async def steps(
+    sessions: async_sessionmaker[AsyncSession], alert_id: int
+) -> list[alerts.EscalationStep]:
+    async with sessions() as session:
+        return list(
+            (
+                await session.exec(
+                    select(alerts.EscalationStep)
+                    .where(alerts.EscalationStep.alert_id == alert_id)
+                    .order_by(col(alerts.EscalationStep.id))
+                )
+            ).all()
+        )
+
+
+async def timeline(
+    sessions: async_sessionmaker[AsyncSession], alert_id: int
+) -> list[alerts.AlertTimelineEntry]:
+    async with sessions() as session:
+        return list(
+            (
+                await session.exec(
+                    select(alerts.AlertTimelineEntry)
+                    .where(alerts.AlertTimelineEntry.alert_id == alert_id)
+                    .order_by(col(alerts.AlertTimelineEntry.id))
+                )
+            ).all()
+        )
+
+
+async def load_alert(sessions: async_sessionmaker[AsyncSession], alert_id: int) -> alerts.Alert:
+    async with sessions() as session:
+        alert = await session.get(alerts.Alert, alert_id)
+        assert alert is not None
+        return alert
+
+
+async def test_tiers_fire_in_order_then_the_last_repeats_until_exhausted(
+    sessions: async_sessionmaker[AsyncSession], mailbox: tuple[Mailbox, int]
+) -> None:
+    box, port = mailbox
+    world = await build_world(sessions, last_tier_repeats=2)
+    await add_tiers(
+        sessions,
+        world,
+        TierSpec(60, [{"kind": "on_call"}], ("console", "email")),
+        TierSpec(120, [staff(world, "helga"), staff(world, "jon")]),
+        TierSpec(300, [staff(world, "jon")]),
+    )
+    anna, helga, jon = (world.staff[name] for name in ("anna", "helga", "jon"))
+    clock = Clock()
+    lifecycle, engine = build_engine(sessions, clock, port, "vaki-a")
+    (raised,) = await lifecycle.raise_alerts([panic(world)])
+    alert_id = raised.alert_id
+
+    # Tier 1 at once: the on-call worker, on the console and by e-mail.
+    assert await engine.run_due() == 1
+    assert mails(box) == [("anna@vaki.example", key(alert_id, 1, 1, anna))]
+    assert await engine.run_due() == 0  # nothing more is due until time passes
+    clock.move(seconds=59)
+    assert await engine.run_due() == 0
+    # Tier 2 when tier 1's minute is up: both people it names.
+    clock.move(seconds=1)
+    assert await engine.run_due() == 1
+    assert sorted(mails(box)[1:]) == [
+        ("helga@vaki.example", key(alert_id, 2, 1, helga)),
+        ("jon@vaki.example", key(alert_id, 2, 1, jon)),
+    ]
+    clock.move(seconds=119)
+    assert await engine.run_due() == 0
+    clock.move(seconds=1)
+    assert await engine.run_due() == 1
+    # The last tier fires last_tier_repeats times in all, then the policy is exhausted.
+    clock.move(seconds=299)
+    assert await engine.run_due() == 0
+    clock.move(seconds=1)
+    assert await engine.run_due() == 1
+    clock.move(hours=2)
+    assert await engine.run_due() == 0
+
+    assert mails(box)[3:] == [
+        ("jon@vaki.example", key(alert_id, 3, 1, jon)),
+        ("jon@vaki.example", key(alert_id, 3, 2, jon)),
+    ]
+    assert [(s.tier, s.attempt, s.status) for s in await steps(sessions, alert_id)] == [
+        (1, 1, "done"),
+        (2, 1, "done"),
+        (3, 1, "done"),
+        (3, 2, "done"),
+    ]
+    rows = await notifications(sessions, alert_id)
+    assert sorted((n.idempotency_key, n.channel, n.recipient_id) for n in rows) == sorted(
+        [
+            (key(alert_id, 1, 1, anna, "console"), "console", anna),
+            (key(alert_id, 1, 1, anna), "email", anna),
+            (key(alert_id, 2, 1, helga), "email", helga),
+            (key(alert_id, 2, 1, jon), "email", jon),
+            (key(alert_id, 3, 1, jon), "email", jon),
+            (key(alert_id, 3, 2, jon), "email", jon),
+        ]
+    )
+    assert all(n.status == "sent" and n.attempts == 1 for n in rows)
+    # Every e-mail row went out exactly once, under its own key.
+    assert Counter(k for _, k in mails(box)) == Counter(
+        n.idempotency_key for n in rows if n.channel == "email"
+    )
+    sent_at = {n.idempotency_key: n.sent_at for n in rows}
+    assert sent_at[key(alert_id, 2, 1, helga)] == T0 + timedelta(seconds=60)
+    assert sent_at[key(alert_id, 3, 2, jon)] == T0 + timedelta(seconds=480)
+    alert = await load_alert(sessions, alert_id)
+    assert (alert.status, alert.escalation) == ("open", "exhausted")
+    entries = await timeline(sessions, alert_id)
+    assert [e.kind for e in entries].count("escalation_exhausted") == 1
+    assert [(e.data["tier"], e.data["attempt"]) for e in entries if e.kind == "notified"] == [
+        (1, 1),
+        (2, 1),
+        (3, 1),
+        (3, 2),
+    ]
+    assert "nobody_reached" not in [e.kind for e in entries]
+
+
+async def test_acknowledge_stops_it_retrigger_starts_again_resolve_ends_it(
+    sessions: async_sessionmaker[AsyncSession], mailbox: tuple[Mailbox, int]
+) -> None:
+    box, port = mailbox
+    world = await build_world(sessions, retrigger_after_min=30)
+    await add_tiers(
+        sessions,
+        world,
+        TierSpec(60, [staff(world, "anna")]),
+        TierSpec(120, [staff(world, "helga")]),
+    )
+    anna, helga = world.staff["anna"], world.staff["helga"]
+    clock = Clock()
+    lifecycle, engine = build_engine(sessions, clock, port, "vaki-a")
+    (raised,) = await lifecycle.raise_alerts([panic(world)])
+    alert_id = raised.alert_id
+    assert await engine.run_due() == 1
+
+    clock.move(seconds=30)
+    acknowledged = await lifecycle.acknowledge(alert_id, anna)
+    assert (acknowledged.status, acknowledged.escalation) == ("acknowledged", "stopped")
+    acked_at = clock.now
+    # Tier 2's step is called off; the only step left waiting is the retrigger.
+    waiting = [s for s in await steps(sessions, alert_id) if s.status == "pending"]
+    assert [(s.kind, s.due_at) for s in waiting] == [
+        ("retrigger", acked_at + timedelta(minutes=30))
+    ]
+    clock.move(minutes=10)  # long past tier 1's timeout
+    assert await engine.run_due() == 0
+    clock.now = acked_at + timedelta(minutes=30) - timedelta(seconds=1)
+    assert await engine.run_due() == 0
+    assert mails(box) == [("anna@vaki.example", key(alert_id, 1, 1, anna))]
+
+    # Thirty minutes and not resolved: open again, from tier 1, in a new round.
+    clock.now = acked_at + timedelta(minutes=30)
+    assert await engine.run_due() >= 1
+    alert = await load_alert(sessions, alert_id)
+    assert (alert.status, alert.escalation) == ("open", "active")
+    assert mails(box)[1:] == [("anna@vaki.example", key(alert_id, 1, 1, anna, rnd=2))]
+    assert "retriggered" in [e.kind for e in await timeline(sessions, alert_id)]
+    assert key(alert_id, 1, 1, anna, rnd=2) in {
+        n.idempotency_key for n in await notifications(sessions)
+    }
+
+    # Resolved: every step not yet fired is called off and nothing more goes out.
+    clock.move(seconds=5)
+    await lifecycle.resolve(alert_id, helga, outcome="visited, all well")
+    assert not [s for s in await steps(sessions, alert_id) if s.status in ("pending", "claimed")]
+    count = len(await notifications(sessions))
+    clock.move(hours=3)
+    assert await engine.run_due() == 0
+    assert len(mails(box)) == 2
+    assert len(await notifications(sessions)) == count
+    alert = await load_alert(sessions, alert_id)
+    assert (alert.status, alert.escalation) == ("resolved", "stopped")
+
+
+async def test_after_a_retrigger_the_escalation_climbs_on_to_tier_two(
+    sessions: async_sessionmaker[AsyncSession], mailbox: tuple[Mailbox, int]
+) -> None:
+    box, port = mailbox
+    world = await build_world(sessions, retrigger_after_min=30)
+    await add_tiers(
+        sessions,
+        world,
+        TierSpec(60, [staff(world, "anna")]),
+        TierSpec(120, [staff(world, "helga")]),
+    )
+    anna = world.staff["anna"]
+    clock = Clock()
+    lifecycle, engine = build_engine(sessions, clock, port, "vaki-a")
+    (raised,) = await lifecycle.raise_alerts([panic(world)])
+    alert_id = raised.alert_id
+    assert await engine.run_due() == 1
+    clock.move(seconds=30)
+    await lifecycle.acknowledge(alert_id, anna)
+    clock.move(minutes=30)
+    # The retrigger, then tier 1 again (counted below, by what went out).
+    await engine.run_due()
+    # Nobody acknowledges this time: tier 2 follows after tier 1's minute, as before.
+    # Past tier 1's timeout and the lease of a step that failed to finish.
+    clock.move(seconds=61)
+    await engine.run_due()
+    received = Counter(k for _, k in mails(box))
+    assert set(received.values()) == {1}, f"a mail went out twice: {received}"
+    assert [r for r, _ in mails(box)] == [
+        "anna@vaki.example",
+        "anna@vaki.example",
+        "helga@vaki.example",
+    ]
+    notify = [s for s in await steps(sessions, alert_id) if s.kind == "notify"]
+    assert [(s.tier, s.status) for s in notify if s.status != "cancelled"] == [
+        (1, "done"),
+        (1, "done"),
+        (2, "done"),
+    ]
+    assert {n.status for n in await notifications(sessions)} == {"sent"}
+
+
+async def test_a_tier_nobody_can_be_reached_by_hands_on_at_once(
+    sessions: async_sessionmaker[AsyncSession], mailbox: tuple[Mailbox, int]
+) -> None:
+    box, port = mailbox
+    # Nobody is on call (no rota), and Siggi has no e-mail address.
+    world = await build_world(sessions, last_tier_repeats=2, rota=False)
+    await add_tiers(
+        sessions,
+        world,
+        TierSpec(600, [staff(world, "siggi")]),
+        TierSpec(600, [{"kind": "on_call"}]),
+        TierSpec(300, [staff(world, "jon")]),
+    )
+    jon = world.staff["jon"]
+    clock = Clock()
+    lifecycle, engine = build_engine(sessions, clock, port, "vaki-a")
+    (raised,) = await lifecycle.raise_alerts([panic(world)])
+    alert_id = raised.alert_id
+
+    # No waiting out the ten-minute timeouts of tiers that told nobody: Jón hears at once.
+    assert await engine.run_due() == 3
+    assert mails(box) == [("jon@vaki.example", key(alert_id, 3, 1, jon))]
+    entries = await timeline(sessions, alert_id)
+    assert [e.data["tier"] for e in entries if e.kind == "nobody_reached"] == [1, 2]
+    assert [(e.data["tier"], e.data["sent"]) for e in entries if e.kind == "notified"] == [
+        (1, 0),
+        (2, 0),
+        (3, 1),
+    ]
+    assert [n.idempotency_key for n in await notifications(sessions)] == [key(alert_id, 3, 1, jon)]
+    # Jón was reached, so his tier waits its full timeout before repeating.
+    assert [(s.tier, s.attempt, s.status, s.due_at) for s in await steps(sessions, alert_id)] == [
+        (1, 1, "done", T0),
+        (2, 1, "done", T0),
+        (3, 1, "done", T0),
+        (3, 2, "pending", T0 + timedelta(seconds=300)),
+    ]
+
+
+async def test_a_policy_that_reaches_nobody_is_exhausted_at_once_and_says_so(
+    sessions: async_sessionmaker[AsyncSession], mailbox: tuple[Mailbox, int]
+) -> None:
+    box, port = mailbox
+    world = await build_world(sessions, last_tier_repeats=2, rota=False)
+    await add_tiers(sessions, world, TierSpec(600, [staff(world, "siggi")]))
+    clock = Clock()
+    lifecycle, engine = build_engine(sessions, clock, port, "vaki-a")
+    (raised,) = await lifecycle.raise_alerts([panic(world)])
+    assert await engine.run_due() == 2
+    assert box.envelopes == []
+    kinds = [e.kind for e in await timeline(sessions, raised.alert_id)]
+    assert kinds.count("nobody_reached") == 2
+    assert kinds[-1] == "escalation_exhausted"
+    alert = await load_alert(sessions, raised.alert_id)
+    # Still open on the console: exhausted escalation never closes an alarm.
+    assert (alert.status, alert.escalation) == ("open", "exhausted")
+
+
+@pytest.mark.postgres
+async def test_two_instances_on_one_database_fire_every_step_exactly_once(
+    postgres_url: str, mailbox: tuple[Mailbox, int]
+) -> None:
+    box, port = mailbox
+    first_db, second_db = create_engine(postgres_url), create_engine(postgres_url)
+    try:
+        await upgrade_database(first_db)
+        first_sessions, second_sessions = session_factory(first_db), session_factory(second_db)
+        world = await build_world(first_sessions)
+        await add_tiers(
+            first_sessions,
+            world,
+            TierSpec(60, [staff(world, "anna")]),
+            TierSpec(60, [staff(world, "helga")]),
+        )
+        clock = Clock()
+        lifecycle, first = build_engine(first_sessions, clock, port, "vaki-a")
+        _, second = build_engine(second_sessions, clock, port, "vaki-b")
+        # More due steps than one claim takes, so both instances find work.
+        alert_count = 60
+        raised = await lifecycle.raise_alerts([panic(world, n) for n in range(alert_count)])
+        assert len({c.alert_id for c in raised}) == alert_count
+
+        fired = []
+        for _ in range(3):
+            for _ in range(3):
+                fired.append(sum(await asyncio.gather(first.run_due(), second.run_due())))
+            clock.move(seconds=60)
+        # Each round's first pass fires every alert's step; the repeats find nothing.
+        assert fired == [alert_count, 0, 0, alert_count, 0, 0, 0, 0, 0]
+
+        rows = await notifications(first_sessions)
+        keys = Counter(n.idempotency_key for n in rows)
+        assert len(keys) == 2 * alert_count
+        assert set(keys.values()) == {1}
+        assert {n.status for n in rows} == {"sent"}
+        received = Counter(k for _, k in mails(box))
+        assert received == keys
+        async with first_sessions() as session:
+            every_step = (await session.exec(select(alerts.EscalationStep))).all()
+        assert len(every_step) == 2 * alert_count
+        assert {s.status for s in every_step} == {"done"}
+        assert {s.claimed_by for s in every_step} == {"vaki-a", "vaki-b"}
+    finally:
+        await first_db.dispose()
+        await second_db.dispose()
+
+
+async def _dead_instance_claimed(
+    sessions: async_sessionmaker[AsyncSession],
+    alert_id: int,
+    tier: int,
+    lease_until: datetime,
+    sent: list[tuple[int, str]],
+    pending: list[tuple[int, str]],
+) -> None:
+    """An instance claimed the step, recorded its notifications, sent some, then died."""
+    async with sessions() as session:
+        await session.exec(
+            update(alerts.EscalationStep)
+            .where(
+                col(alerts.EscalationStep.alert_id) == alert_id,
+                col(alerts.EscalationStep.tier) == tier,
+            )
+            .values(status="claimed", claimed_by="dead-instance", claimed_until=lease_until)
+        )
+        for staff_id, address in sent + pending:
+            done = (staff_id, address) in sent
+            session.add(
+                alerts.Notification(
+                    alert_id=alert_id,
+                    channel="email",
+                    recipient_kind="staff",
+                    recipient_id=staff_id,
+                    address=address,
+                    language="en",
+                    idempotency_key=key(alert_id, tier, 1, staff_id),
+                    status=alerts.NotificationStatus.SENT
+                    if done
+                    else alerts.NotificationStatus.PENDING,
+                    attempts=1 if done else 0,
+                    sent_at=lease_until - timedelta(seconds=59) if done else None,
+                )
+            )
+        await session.commit()
+
+
+async def test_a_step_whose_lease_ran_out_fires_once_and_skips_what_was_sent(
+    sessions: async_sessionmaker[AsyncSession], mailbox: tuple[Mailbox, int]
+) -> None:
+    box, port = mailbox
+    world = await build_world(sessions)
+    await add_tiers(
+        sessions,
+        world,
+        TierSpec(60, [staff(world, "anna")]),
+        TierSpec(120, [staff(world, "helga"), staff(world, "jon")]),
+        TierSpec(300, [staff(world, "anna")]),
+    )
+    helga, jon = world.staff["helga"], world.staff["jon"]
+    clock = Clock()
+    lifecycle, engine = build_engine(sessions, clock, port, "vaki-live")
+    (raised,) = await lifecycle.raise_alerts([panic(world)])
+    alert_id = raised.alert_id
+    assert await engine.run_due() == 1
+    # At 60 s another instance took tier 2, mailed Helga (not Jón) and died.
+    lease_until = T0 + timedelta(seconds=120)
+    await _dead_instance_claimed(
+        sessions,
+        alert_id,
+        2,
+        lease_until,
+        sent=[(helga, "helga@vaki.example")],
+        pending=[(jon, "jon@vaki.example")],
+    )
+    clock.now = lease_until - timedelta(seconds=1)
+    assert await engine.run_due() == 0  # a live lease is not taken over
+    clock.now = lease_until + timedelta(seconds=1)
+    assert await engine.run_due() == 1
+    assert await engine.run_due() == 0
+
+    assert [r for r, _ in mails(box)] == ["anna@vaki.example", "jon@vaki.example"]
+    assert mails(box)[1] == ("jon@vaki.example", key(alert_id, 2, 1, jon))
+    tier_two = {
+        n.idempotency_key: (n.status, n.attempts)
+        for n in await notifications(sessions)
+        if ":t2:" in n.idempotency_key
+    }
+    assert tier_two == {
+        key(alert_id, 2, 1, helga): ("sent", 1),
+        key(alert_id, 2, 1, jon): ("sent", 1),
+    }
+    by_tier = {s.tier: s for s in await steps(sessions, alert_id)}
+    assert (by_tier[2].status, by_tier[2].claimed_by) == ("done", "vaki-live")
+    assert (by_tier[3].status, by_tier[3].due_at) == ("pending", clock.now + timedelta(seconds=120))
+
+
+async def test_a_step_sent_in_full_before_a_crash_does_not_count_as_nobody_reached(
+    sessions: async_sessionmaker[AsyncSession], mailbox: tuple[Mailbox, int]
+) -> None:
+    box, port = mailbox
+    world = await build_world(sessions)
+    await add_tiers(
+        sessions,
+        world,
+        TierSpec(60, [staff(world, "anna")]),
+        TierSpec(120, [staff(world, "helga")]),
+        TierSpec(300, [staff(world, "jon")]),
+    )
+    helga = world.staff["helga"]
+    clock = Clock()
+    lifecycle, engine = build_engine(sessions, clock, port, "vaki-live")
+    (raised,) = await lifecycle.raise_alerts([panic(world)])
+    alert_id = raised.alert_id
+    assert await engine.run_due() == 1
+    lease_until = T0 + timedelta(seconds=120)
+    # Helga was mailed; the instance died before it could close the step.
+    await _dead_instance_claimed(
+        sessions, alert_id, 2, lease_until, sent=[(helga, "helga@vaki.example")], pending=[]
+    )
+    clock.now = lease_until + timedelta(seconds=1)
+    assert await engine.run_due() == 1
+    # Helga was reached: she has her tier's two minutes before Jón is told.
+    assert [r for r, _ in mails(box)] == ["anna@vaki.example"]
+    assert "nobody_reached" not in [e.kind for e in await timeline(sessions, alert_id)]
