@@ -349,6 +349,11 @@ class Ingestor:
                 return
         device_id = topic.device_id
         device = self._devices.get(device_id)
+        if device is None and message.retain:
+            # A retained status of a device that was never registered here (or was deleted)
+            # replays on every start; one dead letter per start would say nothing new.
+            _count(topic.channel, "retained_unknown")
+            return
         if device is None or device.revoked:
             _count(topic.channel, "dead_letter")
             reason = "unknown device" if device is None else "device is revoked"
