@@ -41,6 +41,7 @@ from devices.registry import (
     revoke_device,
     unhandled_alarm_events,
 )
+from devices.simulator import SCENARIOS, SimulatedDevice, SimulatedHome, Simulator
 from devices.topics import (
     ALARM_CHANNELS,
     MAIN_CHANNELS,
@@ -58,6 +59,7 @@ __all__ = [
     "MAIN_CHANNELS",
     "MODELS",
     "MOSQUITTO_CONF",
+    "SCENARIOS",
     "SERVICE_USERNAME",
     "UNREADABLE_EVENT",
     "BatchSubscriber",
@@ -78,6 +80,9 @@ __all__ = [
     "MqttUnavailableError",
     "ProvisionedDevice",
     "Reading",
+    "SimulatedDevice",
+    "SimulatedHome",
+    "Simulator",
     "UnknownDeviceError",
     "active_broker_logins",
     "device_topic",

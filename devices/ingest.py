@@ -370,17 +370,7 @@ class Ingestor:
                 plan, message, device_id=device_id, device=device, received_at=received_at
             )
         elif topic.channel == "status":
-            try:
-                status = parse_status(message.payload)
-            except ContractError as err:
-                _count("status", "dead_letter")
-                plan.dead_letter(message, err.reason, device_id, message.payload)
-                return
-            _count("status", "stored")
-            plan.statuses[device_id] = status
-            # A Last Will is the broker speaking for a device that is gone: not a sign of life.
-            if status.online is not False:
-                plan.seen[device_id] = received_at
+            self._plan_status(plan, message, device_id=device_id, received_at=received_at)
         else:
             self._plan_raw(
                 plan,
@@ -390,6 +380,22 @@ class Ingestor:
                 received_at=received_at,
                 codec=topic.codec or "",
             )
+
+    def _plan_status(
+        self, plan: _Plan, message: InboundMessage, *, device_id: str, received_at: datetime
+    ) -> None:
+        """A status: online, battery, firmware; a Last Will is not a sign of life."""
+        try:
+            status = parse_status(message.payload)
+        except ContractError as err:
+            _count("status", "dead_letter")
+            plan.dead_letter(message, err.reason, device_id, message.payload)
+            return
+        _count("status", "stored")
+        plan.statuses[device_id] = status
+        # A Last Will is the broker speaking for a device that is gone: not a sign of life.
+        if status.online is not False:
+            plan.seen[device_id] = received_at
 
     def _plan_readings(
         self,

@@ -529,3 +529,44 @@ async def _add_history(
         await connection.execute(insert(devices.Reading), readings)
     if events:
         await connection.execute(insert(devices.Event), events)
+
+
+# Scenarios of the background homes of `vaki serve --demo`: now and then an alert.
+DEMO_SCENARIOS: tuple[frozenset[str], ...] = (
+    frozenset({"hypertensive_crisis"}),
+    frozenset({"panic"}),
+    frozenset({"fall_at_night"}),
+)
+
+
+async def simulated_demo_homes(session: AsyncSession, count: int) -> list[devices.SimulatedHome]:
+    """The first ``count`` demo residents as simulated homes, with fresh device secrets."""
+    homes = []
+    residents = (
+        await session.exec(select(care.Resident).order_by(care.Resident.id).limit(count))  # type: ignore[arg-type]
+    ).all()
+    for index, resident in enumerate(residents):
+        owned = (
+            await session.exec(
+                select(devices.Device).where(
+                    devices.Device.resident_id == resident.id,
+                    devices.Device.revoked_at == None,  # noqa: E711 (SQL IS NULL)
+                )
+            )
+        ).all()
+        simulated = [
+            devices.SimulatedDevice(
+                device.id, device.kind, await devices.reset_device_secret(session, device)
+            )
+            for device in owned
+        ]
+        homes.append(
+            devices.SimulatedHome(
+                name=resident.full_name,
+                time_zone=resident.time_zone,
+                devices=tuple(simulated),
+                scenarios=DEMO_SCENARIOS[index % len(DEMO_SCENARIOS)],
+            )
+        )
+    await session.commit()
+    return homes

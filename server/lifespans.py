@@ -16,6 +16,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from litestar import Litestar
 
 import alerts
+import devices
 from devices import (
     ALARM_CHANNELS,
     ALARM_LANE,
@@ -29,6 +30,7 @@ from devices import (
     ingest_subscriptions,
 )
 from server.db import create_engine, describe_url, session_factory, upgrade_database
+from server.demo import simulated_demo_homes
 from server.pipeline import AlarmPipeline, build_channels
 from server.runtime import Runtime
 
@@ -212,6 +214,38 @@ async def open_alarms(runtime: Runtime) -> AsyncIterator[None]:
                 await closing()
 
 
+def broker_address(runtime: Runtime) -> tuple[str, int]:
+    """Where devices connect: the embedded broker, or the configured one."""
+    if runtime.broker is not None:
+        assert runtime.broker.port is not None
+        return runtime.broker.connect_host, runtime.broker.port
+    assert runtime.settings.mqtt_url is not None
+    endpoint = MqttEndpoint.from_url(runtime.settings.mqtt_url)
+    return endpoint.host, endpoint.port
+
+
+@asynccontextmanager
+async def open_demo_homes(runtime: Runtime) -> AsyncIterator[None]:
+    """A few simulated homes of the demo world, so a newcomer sees live readings and alerts."""
+    count = runtime.settings.demo_homes
+    if count == 0:
+        yield
+        return
+    assert runtime.sessions is not None
+    async with runtime.sessions() as session:
+        homes = await simulated_demo_homes(session, count)
+    host, port = broker_address(runtime)
+    simulator = devices.Simulator(homes, host, port, speed=60.0)
+    task = asyncio.create_task(simulator.run(), name="demo-homes")
+    log.info("%s simulated homes are running (one simulated hour per minute)", len(homes))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 # Opened in this order, closed in reverse: ingestion stops before what it feeds.
 RESOURCES: tuple[Resource, ...] = (
     open_database,
@@ -219,6 +253,7 @@ RESOURCES: tuple[Resource, ...] = (
     open_scheduler,
     open_alarms,
     open_ingestion,
+    open_demo_homes,
 )
 
 

@@ -97,6 +97,13 @@ class Settings(BaseSettings):
     rules_sweep_s: float = Field(
         default=60.0, gt=0, description="How often silent devices and quiet homes are checked."
     )
+    demo_homes: int = Field(
+        default=0,
+        ge=0,
+        le=25,
+        description="Simulated homes of the demo world to run in the background "
+        "(vaki serve --demo runs 3).",
+    )
     log_format: Literal["auto", "json", "console"] = Field(
         default="auto", description="json for log collectors, console for people; auto picks."
     )
