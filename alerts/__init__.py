@@ -15,7 +15,13 @@ from alerts.channels import (
     WebPushChannel,
     generate_vapid_keys,
 )
-from alerts.errors import AlertNotFoundError, AlertsError, AlertStateError, PolicyGapError
+from alerts.errors import (
+    AlertNotFoundError,
+    AlertsError,
+    AlertStateError,
+    InvalidSubscriptionError,
+    PolicyGapError,
+)
 from alerts.escalation import EscalationEngine
 from alerts.lifecycle import AlertLifecycle
 from alerts.models import (
@@ -39,6 +45,7 @@ from alerts.models import (
     StepStatus,
 )
 from alerts.oncall import coverage_gaps, on_call_now, policy_gaps
+from alerts.policies import PolicySpec, TierSpec, add_push_subscription, save_policy
 from alerts.rules import DEFAULT_RULES, EVENT_ALARMS, RuleEngine, event_alarm
 
 MODELS = (
@@ -80,21 +87,26 @@ __all__ = [
     "EscalationState",
     "EscalationStep",
     "EscalationTier",
+    "InvalidSubscriptionError",
     "Notification",
     "NotificationStatus",
     "OnCallOverride",
     "OnCallShift",
     "OutgoingMessage",
     "PolicyGapError",
+    "PolicySpec",
     "PushSubscription",
     "RuleEngine",
     "SmsGatewayChannel",
     "StepKind",
     "StepStatus",
+    "TierSpec",
     "WebPushChannel",
+    "add_push_subscription",
     "coverage_gaps",
     "event_alarm",
     "generate_vapid_keys",
     "on_call_now",
     "policy_gaps",
+    "save_policy",
 ]

@@ -22,3 +22,7 @@ class PolicyGapError(AlertsError):
         """Keep every gap found, in plain words."""
         super().__init__("; ".join(gaps))
         self.gaps = gaps
+
+
+class InvalidSubscriptionError(AlertsError):
+    """A web push subscription is missing its endpoint or keys."""

@@ -10,11 +10,13 @@ from litestar.types import ControllerRouterHandler
 from web.alerts_api import AlertsController
 from web.auth import StaffIdentity, identify
 from web.pages import index
+from web.policies_api import PoliciesController
 from web.templating import STATIC_DIR, template_config
 
 ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     index,
     AlertsController,
+    PoliciesController,
     create_static_files_router(path="/static", directories=[STATIC_DIR]),
 ]
 

@@ -20,6 +20,7 @@ class StaffIdentity:
     staff_id: int
     username: str
     organisation_id: int
+    role: str
     language: str
     team_ids: frozenset[int]
 
@@ -50,6 +51,7 @@ async def identify(
         staff_id=staff.id,
         username=staff.username,
         organisation_id=staff.organisation_id,
+        role=staff.role,
         language=staff.language,
         team_ids=frozenset(teams),
     )
