@@ -13,12 +13,14 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
+import httpx
 import paho.mqtt.client as paho
 import psycopg
 import pytest
@@ -293,3 +295,51 @@ def mailbox() -> Iterator[tuple[Mailbox, int]]:
         yield handler, port
     finally:
         controller.stop()
+
+
+VAKI = str(Path(sys.executable).parent / "vaki")
+
+
+class ServedVaki:
+    """``vaki serve`` in a subprocess; can be killed with SIGKILL and started again."""
+
+    def __init__(self, tmp_path: Path, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.env = env
+        self.tmp_path = tmp_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        log = (self.tmp_path / "serve.log").open("ab")
+        self.process = subprocess.Popen(
+            [VAKI, "serve", "--port", str(self.port)],
+            env=self.env,
+            stdout=log,
+            stderr=log,
+            cwd=self.tmp_path,
+        )
+        log.close()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, (self.tmp_path / "serve.log").read_text()
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError((self.tmp_path / "serve.log").read_text())
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=20)

@@ -8,9 +8,6 @@ import email
 import email.policy
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,9 +25,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 import alerts
 import care
 import devices
-from tests.conftest import Mailbox, MqttProbe, free_port
+from tests.conftest import Mailbox, MqttProbe, ServedVaki
 
-VAKI = str(Path(sys.executable).parent / "vaki")
 TIER_TIMEOUT_S = 3
 
 
@@ -147,51 +143,6 @@ async def build_world(sessions: async_sessionmaker[AsyncSession]) -> World:
     )
 
 
-class Served:
-    """``vaki serve`` in a subprocess; can be killed with SIGKILL and started again."""
-
-    def __init__(self, tmp_path: Path, env: dict[str, str]) -> None:
-        self.port = free_port()
-        self.env = env
-        self.tmp_path = tmp_path
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        log = (self.tmp_path / "serve.log").open("ab")
-        self.process = subprocess.Popen(
-            [VAKI, "serve", "--port", str(self.port)],
-            env=self.env,
-            stdout=log,
-            stderr=log,
-            cwd=self.tmp_path,
-        )
-        log.close()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, (self.tmp_path / "serve.log").read_text()
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError((self.tmp_path / "serve.log").read_text())
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=20)
-
-
 @pytest.fixture
 def database_url(sqlite_url: str) -> str:
     return sqlite_url
@@ -205,7 +156,7 @@ async def world(sessions: async_sessionmaker[AsyncSession]) -> World:
 @pytest.fixture
 def served(
     tmp_path: Path, sqlite_url: str, mosquitto: tuple[str, int], mailbox: tuple[Mailbox, int]
-) -> Iterator[Served]:
+) -> Iterator[ServedVaki]:
     host, port = mosquitto
     env = {k: v for k, v in os.environ.items() if not k.startswith("VAKI_")}
     env.update(
@@ -222,7 +173,7 @@ def served(
             "VAKI_PUBLIC_URL": "https://vaki.example",
         }
     )
-    server = Served(tmp_path, env)
+    server = ServedVaki(tmp_path, env)
     yield server
     server.stop()
 
@@ -263,7 +214,7 @@ def press_panic(host: str, port: int, pendant_id: str) -> None:
 @pytest.mark.mosquitto
 @pytest.mark.slow
 async def test_panic_reaches_the_console_escalates_and_stops_on_acknowledge(
-    world: World, served: Served, mailbox: tuple[Mailbox, int], mosquitto: tuple[str, int]
+    world: World, served: ServedVaki, mailbox: tuple[Mailbox, int], mosquitto: tuple[str, int]
 ) -> None:
     box, _ = mailbox
     served.start()
@@ -327,7 +278,7 @@ async def test_panic_reaches_the_console_escalates_and_stops_on_acknowledge(
 @pytest.mark.slow
 async def test_a_step_pending_when_the_server_is_killed_is_delivered_once_after_restart(
     world: World,
-    served: Served,
+    served: ServedVaki,
     mailbox: tuple[Mailbox, int],
     mosquitto: tuple[str, int],
     sessions: async_sessionmaker[AsyncSession],
