@@ -577,20 +577,26 @@ def _skewed(device_ts: datetime | None, received_at: datetime) -> bool:
     return device_ts is not None and abs(device_ts - received_at) > CLOCK_SKEW_LIMIT
 
 
-def _reading_row(
-    item: ReadingIn, device_id: str, device: _DeviceInfo, received_at: datetime
+def _row(
+    item: ReadingIn | EventIn, device_id: str, device: _DeviceInfo, received_at: datetime
 ) -> dict[str, Any]:
-    """The reading table row of a validated reading."""
+    """What readings and events share in their rows: sender, resident, both clocks."""
     return {
         "device_id": device_id,
         "message_id": item.message_id,
         "resident_id": device.resident_id,
         "type": item.type,
-        "values": item.values,
         "device_ts": item.device_ts,
         "received_at": received_at,
         "clock_skewed": _skewed(item.device_ts, received_at),
     }
+
+
+def _reading_row(
+    item: ReadingIn, device_id: str, device: _DeviceInfo, received_at: datetime
+) -> dict[str, Any]:
+    """The reading table row of a validated reading."""
+    return {**_row(item, device_id, device, received_at), "values": item.values}
 
 
 def _event_row(
@@ -599,15 +605,9 @@ def _event_row(
     """The event table row of a validated event; only alarms wait for the alarm path."""
     is_alarm = EVENT_TYPES[item.type].alarm if item.type in EVENT_TYPES else True
     return {
-        "alarm_handled_at": None if is_alarm else received_at,
-        "device_id": device_id,
-        "message_id": item.message_id,
-        "resident_id": device.resident_id,
-        "type": item.type,
+        **_row(item, device_id, device, received_at),
         "data": item.data,
-        "device_ts": item.device_ts,
-        "received_at": received_at,
-        "clock_skewed": _skewed(item.device_ts, received_at),
+        "alarm_handled_at": None if is_alarm else received_at,
     }
 
 

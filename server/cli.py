@@ -7,9 +7,9 @@ import contextlib
 import errno
 import json
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -497,6 +497,40 @@ def policy_check() -> None:
     typer.echo("every tier of every policy reaches somebody")
 
 
+def _run_bench(
+    database_url: str | None,
+    broker: str,
+    run: Callable[[Settings], Coroutine[Any, Any, dict[str, Any]]],
+) -> dict[str, Any]:
+    """Run a benchmark in a throwaway data directory against the chosen broker."""
+    import shutil
+
+    from server.bench_ingest import bench_settings, tuned_mosquitto
+
+    if broker not in ("configured", "embedded", "mosquitto"):
+        raise _fail(f"--broker must be configured, embedded or mosquitto, not {broker!r}")
+    run_settings, scratch = bench_settings(_settings(), database_url)
+    try:
+        with contextlib.ExitStack() as stack:
+            if broker == "embedded":
+                run_settings.mqtt_url = None
+            elif broker == "mosquitto":
+                run_settings.mqtt_url = stack.enter_context(tuned_mosquitto(scratch))
+            return asyncio.run(run(run_settings))
+    except StartupError as err:
+        raise _fail(str(err)) from err
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _print_figures(figures: dict[str, Any], as_json: bool) -> None:
+    """The figures, one per line for people, and always as JSON on the last line."""
+    if not as_json:
+        for key, value in figures.items():
+            typer.echo(f"{key:<28} {value}")
+    typer.echo(json.dumps(figures))
+
+
 @bench_cli.command("ingest")
 def bench_ingest(
     seconds: Annotated[float, typer.Option(help="Publishing time of each phase.")] = 20.0,
@@ -521,14 +555,8 @@ def bench_ingest(
 
     Uses the configured broker (VAKI_MQTT_URL) or, when none is set, the embedded one.
     """
-    import contextlib
-    import shutil
+    from server.bench_ingest import BenchConfig, run_ingest_bench
 
-    from server.bench_ingest import BenchConfig, bench_settings, run_ingest_bench, tuned_mosquitto
-
-    if broker not in ("configured", "embedded", "mosquitto"):
-        raise _fail(f"--broker must be configured, embedded or mosquitto, not {broker!r}")
-    settings = _settings()
     config = BenchConfig(
         seconds=5.0 if quick else seconds,
         devices=device_count,
@@ -536,22 +564,9 @@ def bench_ingest(
         window=window,
         batch=batch,
     )
-    run_settings, scratch = bench_settings(settings, database_url)
-    try:
-        with contextlib.ExitStack() as stack:
-            if broker == "embedded":
-                run_settings.mqtt_url = None
-            elif broker == "mosquitto":
-                run_settings.mqtt_url = stack.enter_context(tuned_mosquitto(scratch))
-            figures = asyncio.run(run_ingest_bench(run_settings, config))
-    except StartupError as err:
-        raise _fail(str(err)) from err
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    if not as_json:
-        for key, value in figures.items():
-            typer.echo(f"{key:<22} {value}")
-    typer.echo(json.dumps(figures))
+    _print_figures(
+        _run_bench(database_url, broker, lambda run: run_ingest_bench(run, config)), as_json
+    )
 
 
 @bench_cli.command("alerts")
@@ -566,35 +581,16 @@ def bench_alerts(
     as_json: Annotated[bool, typer.Option("--json", help="Last line: one JSON object.")] = False,
 ) -> None:
     """Panic → console stream latency under background load, and escalation lateness."""
-    import contextlib
-    import shutil
-
     from server.bench_alerts import AlertBenchConfig, run_alert_bench
-    from server.bench_ingest import bench_settings, tuned_mosquitto
 
-    settings = _settings()
     config = AlertBenchConfig(
         seconds=10.0 if quick else seconds,
         background_per_s=background,
         panics=10 if quick else panics,
         tier_timeout_s=2,
     )
-    run_settings, scratch = bench_settings(settings, None)
-    try:
-        with contextlib.ExitStack() as stack:
-            if broker == "embedded":
-                run_settings.mqtt_url = None
-            elif broker == "mosquitto":
-                run_settings.mqtt_url = stack.enter_context(tuned_mosquitto(scratch))
-            figures = asyncio.run(run_alert_bench(run_settings, config))
-    except StartupError as err:
-        raise _fail(str(err)) from err
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    if not as_json:
-        for key, value in figures.items():
-            typer.echo(f"{key:<28} {value}")
-    typer.echo(json.dumps(figures))
+    figures = _run_bench(None, broker, lambda run: run_alert_bench(run, config))
+    _print_figures(figures, as_json)
 
 
 def main() -> None:
