@@ -49,31 +49,36 @@ class ResilientPostgresChannels(ChannelsBackend):
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        for connection in (self._listener, self._publisher):
-            if connection is not None:
-                with contextlib.suppress(Exception):
-                    await connection.close()
+        publisher, self._publisher = self._publisher, None
+        if publisher is not None:
+            with contextlib.suppress(Exception):
+                await publisher.close()
 
     async def _supervise(self) -> None:
         """Keep a listening connection; reconnect with backoff whenever it breaks."""
         delay = 0.5
         while True:
+            connection: AsyncConnection[Any] | None = None
             try:
-                async with await AsyncConnection.connect(self._dsn, autocommit=True) as connection:
-                    async with self._lock:
-                        self._listener = connection
-                        for channel in self._channels:
-                            await connection.execute(SQL("LISTEN {}").format(Identifier(channel)))
-                    self.connected, delay = True, 0.5
-                    while True:
-                        async for notify in connection.notifies(timeout=_POLL_S):
-                            self._queue.put_nowait((notify.channel, notify.payload.encode()))
+                connection = await AsyncConnection.connect(self._dsn, autocommit=True)
+                async with self._lock:
+                    self._listener = connection
+                    for channel in self._channels:
+                        await connection.execute(SQL("LISTEN {}").format(Identifier(channel)))
+                self.connected, delay = True, 0.5
+                while True:
+                    async for notify in connection.notifies(timeout=_POLL_S):
+                        self._queue.put_nowait((notify.channel, notify.payload.encode()))
             except asyncio.CancelledError:
                 raise
             except Exception as err:  # the database went away: the feed waits, never dies
                 if self.connected:
                     log.warning("live feed lost PostgreSQL (%s); reconnecting", err)
-            self.connected, self._listener = False, None
+            finally:
+                self.connected, self._listener = False, None
+                if connection is not None:
+                    with contextlib.suppress(Exception):
+                        await connection.close()
             await asyncio.sleep(delay)
             delay = min(delay * 2, _RETRY_MAX_S)
 
@@ -87,7 +92,10 @@ class ResilientPostgresChannels(ChannelsBackend):
                 await self._publisher.execute("SELECT pg_notify(%s, %s)", (channel, data.decode()))
         except Exception as err:
             log.warning("live feed could not NOTIFY (%s); delivering locally only", err)
-            self._publisher = None
+            broken, self._publisher = self._publisher, None
+            if broken is not None:
+                with contextlib.suppress(Exception):
+                    await broken.close()
             for channel in targets:
                 if channel in self._channels:
                     self._queue.put_nowait((channel, data))
