@@ -287,7 +287,13 @@ async def run_alert_bench(settings: Settings, config: AlertBenchConfig) -> dict[
     app = create_app(settings)
     runtime: Runtime = app.state.runtime
     server = uvicorn.Server(
-        uvicorn.Config(app, port=settings.http_port, log_config=None, lifespan="on")
+        uvicorn.Config(
+            app,
+            port=settings.http_port,
+            log_config=None,
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+        )
     )
     serving = asyncio.create_task(server.serve())
     while not server.started:

@@ -135,20 +135,22 @@ class AlertsController(Controller):
         identity = await identify(socket, sessions)
         await socket.accept()
         async with channels.start_subscription(["alerts"]) as subscriber:
-            receiver = asyncio.create_task(_wait_for_close(socket))
-            try:
+
+            async def forward() -> None:
                 async for message in subscriber.iter_events():
-                    if receiver.done():
-                        break
                     change = json.loads(message)
                     if change.get("team_id") in identity.team_ids:
                         await socket.send_text(json.dumps(change))
-            except WebSocketDisconnect:
-                pass
+
+            # The stream is one-way: reading only tells us when the console goes away, and
+            # then the forwarding stops at once, not at the next alert.
+            forwarding = asyncio.create_task(forward())
+            try:
+                await _wait_for_close(socket)
             finally:
-                receiver.cancel()
+                forwarding.cancel()
                 with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
-                    await receiver
+                    await forwarding
 
 
 async def _wait_for_close(socket: WebSocket[Any, Any, Any]) -> None:
