@@ -4,7 +4,9 @@ the next step, so a restart or a second instance neither loses nor repeats a ste
 A step is claimed with a lease (an atomic UPDATE; ``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL). Its notifications are recorded under idempotency keys before they are sent;
 if the instance dies mid-step, the lease runs out, another claim picks the step up, and only
-what was not recorded as sent goes out again, under the same keys.
+what was not recorded as sent goes out again, under the same keys. An instance that
+restarts takes its own unfinished claims back at once (its name is stable), instead of
+waiting for their leases.
 """
 
 from __future__ import annotations
@@ -77,6 +79,19 @@ class EscalationEngine:
         self.instance = instance or f"vaki-{uuid.uuid4().hex[:8]}"
         self._console_url = console_url
         self.on_step_scheduled: Callable[[datetime], None] | None = None
+
+    async def recover_own_claims(self) -> int:
+        """After a restart: our claims from before are unfinished work; due again at once."""
+        async with self._sessions() as session, session.begin():
+            result = await session.exec(
+                update(EscalationStep)
+                .where(
+                    col(EscalationStep.status) == StepStatus.CLAIMED,
+                    col(EscalationStep.claimed_by) == self.instance,
+                )
+                .values(status=StepStatus.PENDING, claimed_by=None, claimed_until=None)
+            )
+            return int(result.rowcount or 0)
 
     async def run_due(self) -> int:
         """Claim and fire every due step; return how many fired."""

@@ -508,36 +508,14 @@ class Ingestor:
         self, connection: AsyncConnection, plan: _Plan
     ) -> tuple[list[CommittedReading], list[CommittedEvent]]:
         """Write the plan's rows in the open transaction; return what was new."""
-        readings: list[CommittedReading] = []
-        events: list[CommittedEvent] = []
-        if plan.readings:
-            result = await connection.execute(
-                _insert_new(connection, Reading).returning(
-                    Reading.id,
-                    Reading.device_id,
-                    Reading.resident_id,
-                    Reading.type,
-                    Reading.values,
-                    Reading.device_ts,
-                    Reading.received_at,
-                ),
-                plan.readings,
-            )
-            readings = [CommittedReading(*row) for row in result]
-        if plan.events:
-            result = await connection.execute(
-                _insert_new(connection, Event).returning(
-                    Event.id,
-                    Event.device_id,
-                    Event.resident_id,
-                    Event.type,
-                    Event.data,
-                    Event.device_ts,
-                    Event.received_at,
-                ),
-                plan.events,
-            )
-            events = [CommittedEvent(*row) for row in result]
+        readings = [
+            CommittedReading(*row)
+            for row in await _insert_new(connection, Reading, Reading.values, plan.readings)
+        ]
+        events = [
+            CommittedEvent(*row)
+            for row in await _insert_new(connection, Event, Event.data, plan.events)
+        ]
         if plan.dead_letters:
             await connection.execute(insert(DeadLetter), plan.dead_letters)
             DEAD_LETTERS.inc(len(plan.dead_letters))
@@ -565,11 +543,28 @@ class Ingestor:
         return readings, events
 
 
-def _insert_new(connection: AsyncConnection, table: type[Reading] | type[Event]) -> Any:
-    """INSERT that skips rows whose (device id, message id) is already stored."""
+async def _insert_new(
+    connection: AsyncConnection,
+    table: type[Reading] | type[Event],
+    payload: Any,
+    rows: list[dict[str, Any]],
+) -> list[Any]:
+    """Insert the rows whose (device id, message id) is not stored yet; return those, as
+    (id, device, resident, type, payload, device time, receive time)."""
+    if not rows:
+        return []
     dialect = connection.dialect.name
     statement = (sqlite_insert if dialect == "sqlite" else postgresql_insert)(table)
-    return statement.on_conflict_do_nothing(index_elements=["device_id", "message_id"])
+    result = await connection.execute(
+        statement.on_conflict_do_nothing(index_elements=["device_id", "message_id"]).returning(
+            *(col(c) for c in (table.id, table.device_id, table.resident_id, table.type)),
+            col(payload),
+            col(table.device_ts),
+            col(table.received_at),
+        ),
+        rows,
+    )
+    return list(result)
 
 
 def _skewed(device_ts: datetime | None, received_at: datetime) -> bool:

@@ -194,11 +194,19 @@ async def open_alarms(runtime: Runtime) -> AsyncIterator[None]:
         lifecycle=lifecycle,
         rules=alerts.RuleEngine(runtime.sessions),
         escalation=alerts.EscalationEngine(
-            runtime.sessions, lifecycle, channels, console_url=settings.public_url
+            runtime.sessions,
+            lifecycle,
+            channels,
+            console_url=settings.public_url,
+            # Stable per instance, so a restarted instance recognises its own claims.
+            instance=settings.mqtt_client_id,
         ),
         scheduler=runtime.scheduler,
         live=runtime.live,
     )
+    recovered = await pipeline.escalation.recover_own_claims()
+    if recovered:
+        log.warning("%s escalation steps were unfinished when this instance stopped", recovered)
     runtime.batch_subscribers.append(pipeline.on_batch)
     pipeline.start(settings)
     runtime.alarms = pipeline
