@@ -190,7 +190,7 @@ class EscalationEngine:
             fresh = await self._record(session, alert, deliveries, now)
             await session.commit()
         outcomes = {
-            key: await self._send(alert, step, resident, delivery)
+            key: await self._send_safely(alert, step, resident, delivery)
             for key, delivery in fresh.items()
         }
         await self._finish(
@@ -255,6 +255,17 @@ class EscalationEngine:
             ).all()
         )
         return {d.key: d for d in deliveries if d.key not in sent}
+
+    async def _send_safely(
+        self, alert: Alert, step: EscalationStep, resident: Resident | None, delivery: Delivery
+    ) -> tuple[bool, str, int]:
+        """One delivery whose failure, of any kind, is recorded rather than stopping the step:
+        the others still go out, and if nobody was reached the next tier is told at once."""
+        try:
+            return await self._send(alert, step, resident, delivery)
+        except Exception as err:
+            log.exception("delivery %s failed unexpectedly", delivery.key)
+            return False, f"{type(err).__name__}: {err}"[:300], 1
 
     async def _send(
         self, alert: Alert, step: EscalationStep, resident: Resident | None, delivery: Delivery

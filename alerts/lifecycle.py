@@ -140,6 +140,12 @@ class AlertLifecycle:
                 session.add(EscalationStep(alert_id=alert.id, tier=1, attempt=1, due_at=now))
             else:
                 session.add(timeline(alert, "no_policy", now, team_id=team_id))
+                # Nobody will be told, and no team's console shows it: say so loudly.
+                log.error(
+                    "alert %s (%s) has no care team or escalation policy to reach anybody",
+                    alert.id,
+                    candidate.dedupe_key,
+                )
         if policy is not None and self.on_step_scheduled is not None:
             self.on_step_scheduled(now)
         return AlertChange.of(alert, "raised", now)

@@ -642,3 +642,36 @@ async def test_a_step_sent_in_full_before_a_crash_does_not_count_as_nobody_reach
     # Helga was reached: she has her tier's two minutes before Jón is told.
     assert [r for r, _ in mails(box)] == ["anna@vaki.example"]
     assert "nobody_reached" not in [e.kind for e in await timeline(sessions, alert_id)]
+
+
+class BrokenChannel:
+    """A channel whose library fails in a way it does not wrap (a bug, a bad config)."""
+
+    name = "email"
+
+    async def send(self, message: alerts.OutgoingMessage) -> alerts.DeliveryResult:
+        raise RuntimeError("the mail library fell over")
+
+
+async def test_a_channel_that_raises_does_not_stop_the_escalation(
+    sessions: async_sessionmaker[AsyncSession], mailbox: tuple[Mailbox, int]
+) -> None:
+    world = await build_world(sessions)
+    await add_tiers(
+        sessions, world, TierSpec(60, [staff(world, "anna")]), TierSpec(60, [staff(world, "helga")])
+    )
+    clock = Clock()
+    lifecycle = alerts.AlertLifecycle(sessions, clock=clock)
+    engine = alerts.EscalationEngine(
+        sessions, lifecycle, {"email": BrokenChannel()}, clock=clock, instance="vaki-a"
+    )
+    (raised,) = await lifecycle.raise_alerts([panic(world)])
+    # Tier 1 fails to send but the step finishes; nobody was reached, so tier 2 is due at once.
+    assert await engine.run_due() == 2
+    done = [(s.tier, s.status) for s in await steps(sessions, raised.alert_id)]
+    assert (1, "done") in done
+    assert (2, "done") in done
+    failed = [n for n in await notifications(sessions) if n.status == "failed"]
+    assert failed
+    assert all("fell over" in (n.last_error or "") for n in failed)
+    assert "nobody_reached" in [e.kind for e in await timeline(sessions, raised.alert_id)]
