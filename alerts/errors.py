@@ -26,3 +26,16 @@ class PolicyGapError(AlertsError):
 
 class InvalidSubscriptionError(AlertsError):
     """A web push subscription is missing its endpoint or keys."""
+
+
+class PlanError(AlertsError):
+    """A check-in plan cannot be saved as given."""
+
+    def __init__(self, problems: list[str]) -> None:
+        """Keep every problem found, in plain words."""
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class PromptNotFoundError(AlertsError):
+    """No prompt of this resident has this id."""

@@ -260,8 +260,14 @@ class AlertLifecycle:
         await self.notify([change])
         return change
 
-    async def resolve_condition(self, dedupe_key: str, outcome: str) -> AlertChange | None:
-        """A technical condition cleared by itself: resolve its open alert, if any."""
+    async def resolve_condition(
+        self, dedupe_key: str, outcome: str, *, settled_by_resident: bool = False
+    ) -> AlertChange | None:
+        """A condition that cleared: resolve its open alert, if any.
+
+        Only technical alerts clear by themselves; an alarm is resolved this way only when
+        the resident settled it (answered the check-in the alert is about).
+        """
         async with self.sessions() as session:
             alert = (
                 await session.exec(
@@ -270,7 +276,9 @@ class AlertLifecycle:
                     )
                 )
             ).first()
-        if alert is None or alert.id is None or not alert.details.get("auto_resolves"):
+        if alert is None or alert.id is None:
+            return None
+        if not (settled_by_resident or alert.details.get("auto_resolves")):
             return None
         return await self.resolve(alert.id, None, outcome=outcome)
 

@@ -147,9 +147,65 @@ class CheckinPlan(SQLModel, table=True):
     weekdays: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5, 6, 7], sa_type=JSON)
     window_min: int = Field(default=30)
     reminder_before_close_min: int = Field(default=10)
+    # Questionnaire questions, or the follow-ups after "not so good" on a wellbeing check-in:
+    # [{"id": "pain", "kind": "scale", "min": 0, "max": 10}, {"id": "sleep", "kind": "choice",
+    #   "options": ["good", "fair", "poor"]}, ...]; built-in ids have translated texts.
     questions: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
     is_active: bool = Field(default=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Prompts exist in the database for every slot up to here; planning goes on from it, so
+    # the slots of a downtime are found and reported rather than skipped.
+    planned_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class PromptStatus(StrEnum):
+    """Where one planned prompt is: waiting for its time, out, answered or not."""
+
+    SCHEDULED = "scheduled"
+    SENT = "sent"
+    ANSWERED = "answered"
+    MISSED = "missed"
+    # Its window closed before it could be sent (the service or the broker was down).
+    NOT_SENT = "not_sent"
+    CANCELLED = "cancelled"
+
+
+class CheckinPrompt(SQLModel, table=True):
+    """One slot of a plan: sent once, answered once, or missed and escalated.
+
+    The unique (plan, slot) pair is what makes "never two prompts for one slot" hold across
+    restarts and instances.
+    """
+
+    __tablename__ = "checkin_prompt"
+    __table_args__ = (
+        UniqueConstraint("plan_id", "slot_at", name="uq_checkin_prompt_slot"),
+        Index("ix_checkin_prompt_status_slot", "status", "slot_at"),
+        Index("ix_checkin_prompt_status_closes", "status", "closes_at"),
+        Index("ix_checkin_prompt_resident_slot", "resident_id", "slot_at"),
+    )
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    plan_id: int = Field(foreign_key="checkin_plan.id", ondelete="CASCADE")
+    resident_id: int = Field(foreign_key="resident.id", ondelete="CASCADE")
+    kind: CheckinKind = Field(sa_type=String(16))
+    slot_at: datetime = Field(sa_type=UTCDateTime)
+    remind_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    closes_at: datetime = Field(sa_type=UTCDateTime)
+    status: PromptStatus = Field(default=PromptStatus.SCHEDULED, sa_type=String(16))
+    # A sender holds the prompt while it publishes; a crashed sender's lease runs out.
+    claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    reminded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    answered_via: str | None = Field(default=None, max_length=16)
+    answer: str | None = Field(default=None, max_length=32)
+    answers: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # When the team was told what the outcome calls for (a missed check-in, "not so good",
+    # "please call me"); a sweep tells them of any outcome still unreported.
+    reported_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class NotificationStatus(StrEnum):

@@ -5,6 +5,7 @@ credentials, the embedded broker, and the storage of readings, events and dead l
 Never decides what is an alert.
 """
 
+from devices.commands import send_command
 from devices.contract import raw_message_id
 from devices.embedded_broker import EmbeddedBroker, read_broker_address
 from devices.errors import (
@@ -35,6 +36,7 @@ from devices.mqtt import InboundMessage, MqttEndpoint, MqttLink
 from devices.registry import (
     ProvisionedDevice,
     active_broker_logins,
+    command_targets,
     mark_alarms_handled,
     provision_device,
     reset_device_secret,
@@ -85,6 +87,7 @@ __all__ = [
     "Simulator",
     "UnknownDeviceError",
     "active_broker_logins",
+    "command_targets",
     "device_topic",
     "ingest_subscriptions",
     "mark_alarms_handled",
@@ -95,5 +98,6 @@ __all__ = [
     "render_password_file",
     "reset_device_secret",
     "revoke_device",
+    "send_command",
     "unhandled_alarm_events",
 ]

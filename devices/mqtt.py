@@ -116,6 +116,8 @@ class MqttLink:
         self._client: paho.Client | None = None
         self.last_error: str | None = "not started"
         self._fallback: asyncio.Task[None] | None = None
+        # Publishes awaiting the broker's PUBACK, by message id (touched on the loop only).
+        self._confirming: dict[int, asyncio.Future[None]] = {}
 
     @property
     def connected(self) -> bool:
@@ -144,6 +146,7 @@ class MqttLink:
         client.on_connect = self._paho_on_connect
         client.on_disconnect = self._paho_on_disconnect
         client.on_message = self._paho_on_message
+        client.on_publish = self._paho_on_publish
         return client
 
     def _connect_properties(self) -> Properties | None:
@@ -206,6 +209,46 @@ class MqttLink:
         if self._client is None:
             raise MqttUnavailableError("the MQTT link is not started")
         self._client.publish(topic, payload, qos=qos, retain=retain)
+
+    async def publish_confirmed(
+        self, topic: str, payload: bytes | str, *, timeout_s: float = 10.0
+    ) -> None:
+        """Publish with QoS 1 and wait until the broker has taken the message (its PUBACK).
+
+        Raises MqttUnavailableError when the broker does not confirm within ``timeout_s``;
+        paho still holds the message and sends it after a reconnect, so a caller that tries
+        again may deliver it twice (devices act on a command id once).
+        """
+        if self._client is None:
+            raise MqttUnavailableError("the MQTT link is not started")
+        info = self._client.publish(topic, payload, qos=1)
+        if info.rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
+            raise MqttUnavailableError(f"publish to {topic} failed: {paho.error_string(info.rc)}")
+        # The PUBACK callback reaches the loop through call_soon_threadsafe, so it runs after
+        # this registration even when the broker answers at once.
+        future = asyncio.get_running_loop().create_future()
+        self._confirming[info.mid] = future
+        try:
+            await asyncio.wait_for(future, timeout_s)
+        except TimeoutError as err:
+            raise MqttUnavailableError(
+                f"the broker did not confirm a message to {topic} within {timeout_s} s"
+            ) from err
+        finally:
+            self._confirming.pop(info.mid, None)
+
+    def _confirmed(self, mid: int) -> None:
+        """The broker took message ``mid`` (on the loop)."""
+        future = self._confirming.pop(mid, None)
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    def _paho_on_publish(
+        self, _client: paho.Client, _userdata: Any, mid: int, _reason: Any, _props: Any
+    ) -> None:
+        """A PUBACK came in (paho's thread)."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._confirmed, mid)
 
     def ack(self, message: InboundMessage) -> None:
         """Acknowledge a QoS 1 message to the broker, after its content is committed."""

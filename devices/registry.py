@@ -106,3 +106,25 @@ async def unhandled_alarm_events(session: AsyncSession, older_than: datetime) ->
         .limit(500)
     )
     return list(found.all())
+
+
+# Devices that show prompts and reminders to the resident.
+COMMAND_KINDS = (DeviceKind.TABLET, DeviceKind.HOME_HUB)
+
+
+async def command_targets(session: AsyncSession, resident_ids: list[int]) -> dict[int, list[str]]:
+    """The active devices of each resident that take prompts (tablets and home hubs)."""
+    targets: dict[int, list[str]] = {}
+    for start in range(0, len(resident_ids), 1000):
+        chunk = resident_ids[start : start + 1000]
+        rows = await session.exec(
+            select(Device.resident_id, Device.id).where(
+                col(Device.resident_id).in_(chunk),
+                col(Device.kind).in_(list(COMMAND_KINDS)),
+                col(Device.revoked_at).is_(None),
+            )
+        )
+        for resident_id, device_id in rows.all():
+            if resident_id is not None:
+                targets.setdefault(resident_id, []).append(device_id)
+    return targets

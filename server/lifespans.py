@@ -11,7 +11,9 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import timedelta
 
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from litestar import Litestar
 
@@ -31,7 +33,7 @@ from devices import (
 )
 from server.db import create_engine, describe_url, session_factory, upgrade_database
 from server.demo import simulated_demo_homes
-from server.pipeline import AlarmPipeline, build_channels
+from server.pipeline import AlarmPipeline, CheckinPipeline, build_channels
 from server.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -222,6 +224,37 @@ async def open_alarms(runtime: Runtime) -> AsyncIterator[None]:
                 await closing()
 
 
+@asynccontextmanager
+async def open_checkins(runtime: Runtime) -> AsyncIterator[None]:
+    """Check-ins and reminders: planned in the database, sent over the MQTT link.
+
+    Prompts that fall due before the link is up wait for the next sweep.
+    """
+    assert runtime.sessions is not None
+    assert runtime.scheduler is not None
+    assert runtime.alarms is not None
+    settings = runtime.settings
+    pipeline = CheckinPipeline(
+        service=alerts.CheckinService(runtime.sessions),
+        lifecycle=runtime.alarms.lifecycle,
+        scheduler=runtime.scheduler,
+        link=lambda: runtime.mqtt,
+        call_timeout=timedelta(minutes=settings.call_request_timeout_min),
+    )
+    # Subscribed before ingestion starts, so no answer redelivered at start-up slips past.
+    runtime.batch_subscribers.append(pipeline.on_batch)
+    pipeline.start(settings)
+    runtime.checkins = pipeline
+    try:
+        yield
+    finally:
+        runtime.checkins = None
+        for job in ("checkin-plan", "checkin-sweep", "checkin-wake"):
+            with contextlib.suppress(JobLookupError):
+                runtime.scheduler.remove_job(job)
+        runtime.batch_subscribers.remove(pipeline.on_batch)
+
+
 def broker_address(runtime: Runtime) -> tuple[str, int]:
     """Where devices connect: the embedded broker, or the configured one."""
     if runtime.broker is not None:
@@ -260,6 +293,7 @@ RESOURCES: tuple[Resource, ...] = (
     open_broker,
     open_scheduler,
     open_alarms,
+    open_checkins,
     open_ingestion,
     open_demo_homes,
 )

@@ -14,7 +14,7 @@ from devices import BatchSubscriber, EmbeddedBroker, Ingestor, MqttLink
 from server.settings import Settings
 
 if TYPE_CHECKING:
-    from server.pipeline import AlarmPipeline
+    from server.pipeline import AlarmPipeline, CheckinPipeline
 
 
 @dataclass
@@ -34,3 +34,4 @@ class Runtime:
     # The live feed to consoles (None when running without the web app, as benchmarks do).
     live: ChannelsPlugin | None = None
     alarms: AlarmPipeline | None = None
+    checkins: CheckinPipeline | None = None

@@ -97,6 +97,18 @@ class Settings(BaseSettings):
     rules_sweep_s: float = Field(
         default=60.0, gt=0, description="How often silent devices and quiet homes are checked."
     )
+    checkin_sweep_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often due check-in prompts and closed windows are looked for "
+        "(each slot also wakes the service at its exact time).",
+    )
+    call_request_timeout_min: int = Field(
+        default=10,
+        ge=1,
+        description="A resident's call request nobody takes within this many minutes "
+        "becomes an alert that escalates.",
+    )
     demo_homes: int = Field(
         default=0,
         ge=0,
