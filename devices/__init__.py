@@ -36,11 +36,13 @@ from devices.mqtt import InboundMessage, MqttEndpoint, MqttLink
 from devices.registry import (
     ProvisionedDevice,
     active_broker_logins,
+    authenticate_device,
     command_targets,
     mark_alarms_handled,
     provision_device,
     reset_device_secret,
     revoke_device,
+    tablet_key,
     unhandled_alarm_events,
 )
 from devices.simulator import SCENARIOS, SimulatedDevice, SimulatedHome, Simulator
@@ -87,6 +89,7 @@ __all__ = [
     "Simulator",
     "UnknownDeviceError",
     "active_broker_logins",
+    "authenticate_device",
     "command_targets",
     "device_topic",
     "ingest_subscriptions",
@@ -99,5 +102,6 @@ __all__ = [
     "reset_device_secret",
     "revoke_device",
     "send_command",
+    "tablet_key",
     "unhandled_alarm_events",
 ]

@@ -10,7 +10,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from care import get_resident, hash_machine_secret, new_secret, utcnow
+from care import get_resident, hash_machine_secret, new_secret, utcnow, verify_secret
 from devices.errors import UnknownDeviceError
 from devices.models import EXPECTED_INTERVAL_S, Device, DeviceKind, Event
 from devices.mosquitto_auth import mosquitto_hash
@@ -128,3 +128,25 @@ async def command_targets(session: AsyncSession, resident_ids: list[int]) -> dic
             if resident_id is not None:
                 targets.setdefault(resident_id, []).append(device_id)
     return targets
+
+
+# A tablet's web credential: its device id and secret, the same pair it uses on MQTT.
+TABLET_KEY_PREFIX = "vakid."
+
+
+def tablet_key(device_id: str, secret: str) -> str:
+    """The bearer key a tablet shows the web API (``vakid.<device id>.<secret>``)."""
+    return f"{TABLET_KEY_PREFIX}{device_id}.{secret}"
+
+
+async def authenticate_device(session: AsyncSession, key: str) -> Device | None:
+    """The active, resident-bound device a tablet key belongs to; None when it is not valid."""
+    if not key.startswith(TABLET_KEY_PREFIX):
+        return None
+    device_id, _, secret = key.removeprefix(TABLET_KEY_PREFIX).partition(".")
+    if not device_id or not secret:
+        return None
+    device = await session.get(Device, device_id)
+    if device is None or device.revoked_at is not None or device.resident_id is None:
+        return None
+    return device if verify_secret(device.secret_hash, secret) else None

@@ -50,6 +50,14 @@ def _alarm_lifecycle(state: State) -> alerts.AlertLifecycle:
     return runtime.alarms.lifecycle
 
 
+def _checkin_desk(state: State) -> web.CheckinDesk:
+    """The check-in pipeline, for the tablet's controllers."""
+    runtime: Runtime = state.runtime
+    if runtime.checkins is None:
+        raise ServiceUnavailableException("check-ins are not running")
+    return runtime.checkins
+
+
 def create_app(settings: Settings) -> Litestar:
     """Build the web application for ``settings``; resources open in its lifespans."""
     prometheus = PrometheusConfig(
@@ -64,6 +72,7 @@ def create_app(settings: Settings) -> Litestar:
         dependencies={
             "sessions": Provide(_sessions, sync_to_thread=False),
             "alarm_lifecycle": Provide(_alarm_lifecycle, sync_to_thread=False),
+            "checkin_desk": Provide(_checkin_desk, sync_to_thread=False),
         },
         lifespan=list(LIFESPANS),
         state=State({"runtime": runtime}),

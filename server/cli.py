@@ -305,6 +305,11 @@ def device_add(
         "mqtt_host": host,
         "mqtt_port": port,
     }
+    if kind == devices.DeviceKind.TABLET:
+        # The tablet's page keeps this key; it is the same credential as on MQTT.
+        base = settings.public_url or f"http://{settings.http_host}:{settings.http_port}"
+        key = devices.tablet_key(provisioned.device.id, provisioned.secret)
+        credentials["tablet_url"] = f"{base.rstrip('/')}/tablet/#key={key}"
     if as_json:
         typer.echo(json.dumps(credentials))
         return

@@ -1,0 +1,271 @@
+"""Check-in plans and prompts on a real database with an injected clock: slots in the
+resident's time zone across DST, one prompt per slot, answers once, downtime, adherence."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+import alerts
+import care
+
+HELSINKI = ZoneInfo("Europe/Helsinki")
+
+
+class Clock:
+    """An injected clock the test moves by hand."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def test_spring_forward_moves_a_missing_time_on_and_keeps_one_slot_a_day() -> None:
+    # Helsinki, 28 March 2027: clocks go from 03:00 to 04:00; 03:30 does not exist.
+    slots = slots_of(["03:30", "09:00"], "2027-03-27", "2027-03-29")
+    assert slots == [
+        utc(2027, 3, 27, 1, 30),  # 03:30 EET
+        utc(2027, 3, 27, 7, 0),  # 09:00 EET
+        utc(2027, 3, 28, 1, 30),  # the gap: 04:30 EEST, one slot
+        utc(2027, 3, 28, 6, 0),  # 09:00 EEST
+    ]
+
+
+def test_fall_back_takes_a_repeated_time_once() -> None:
+    # Helsinki, 31 October 2027: 04:00 EEST becomes 03:00 EET; 03:30 happens twice.
+    slots = slots_of(["03:30"], "2027-10-30", "2027-11-01")
+    assert slots == [utc(2027, 10, 30, 0, 30), utc(2027, 10, 31, 0, 30)]
+    assert [s.astimezone(HELSINKI).strftime("%H:%M") for s in slots] == ["03:30", "03:30"]
+
+
+def test_weekdays_are_the_residents_own() -> None:
+    # 08:00 on Mondays only; 2027-01-04 is a Monday in Helsinki.
+    slots = alerts.slots_between(["08:00"], [1], HELSINKI, utc(2027, 1, 1), utc(2027, 1, 15))
+    assert [s.astimezone(HELSINKI).date().isoformat() for s in slots] == [
+        "2027-01-04",
+        "2027-01-11",
+    ]
+
+
+def slots_of(times: list[str], first: str, last: str) -> list[datetime]:
+    start = datetime.fromisoformat(first).replace(tzinfo=HELSINKI).astimezone(UTC)
+    end = datetime.fromisoformat(last).replace(tzinfo=HELSINKI).astimezone(UTC)
+    return alerts.slots_between(times, [1, 2, 3, 4, 5, 6, 7], HELSINKI, start, end)
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"times": ["8:3"]}, "'8:3' is not a time of day; write it like 08:30"),
+        ({"times": []}, "Give at least one time of day"),
+        ({"window_min": 2}, "The resident needs between 5 minutes and 4 hours to answer"),
+        (
+            {"reminder_before_close_min": 30},
+            "The reminder must come after the prompt, before the window closes",
+        ),
+        ({"weekdays": [0]}, "Weekdays are numbers from 1 (Monday) to 7 (Sunday), at least one"),
+        (
+            {"times": ["08:00", "08:15"]},
+            "08:00 and 08:15 are closer than the answer window; shorten the window or move a time",
+        ),
+        (
+            {"kind": "questionnaire", "questions": [{"id": "appetite", "kind": "yes_no"}]},
+            "Question 1 (appetite): write the question's text",
+        ),
+        (
+            {"kind": "questionnaire", "questions": [{"id": "pain", "kind": "scale", "max": -1}]},
+            "Question 1 (pain): the scale must run up from min to max",
+        ),
+    ],
+)
+def test_plan_problems_are_told_in_plain_words(change: dict[str, object], problem: str) -> None:
+    fields: dict[str, object] = {"kind": "wellbeing", "title": "How are you?", "times": ["09:30"]}
+    spec = alerts.PlanSpec(**(fields | change))  # type: ignore[arg-type]
+    assert problem in alerts.plan_problems(spec)
+
+
+def test_a_good_plan_has_no_problems() -> None:
+    spec = alerts.PlanSpec(
+        kind="questionnaire",
+        title="Weekly questions",
+        times=["10:00", "18:00"],
+        weekdays=[1, 4],
+        questions=[{"id": "pain"}, {"id": "appetite", "kind": "yes_no", "text": "Eating well?"}],
+    )
+    assert alerts.plan_problems(spec) == []
+
+
+async def resident_with_plan(
+    sessions: async_sessionmaker[AsyncSession], now: datetime, **plan: object
+) -> tuple[int, int]:
+    async with sessions() as session:
+        resident = care.Resident(
+            full_name="Aino Virtanen", language="fi", time_zone="Europe/Helsinki"
+        )
+        session.add(resident)
+        await session.flush()
+        assert resident.id is not None
+        spec = alerts.PlanSpec(
+            **({"kind": "wellbeing", "title": "Päivän kuulumiset", "times": ["09:30"]} | plan)  # type: ignore[arg-type]
+        )
+        saved = await alerts.save_plan(session, resident.id, spec, now=now)
+        saved.created_at = now
+        await session.commit()
+        assert saved.id is not None
+        return resident.id, saved.id
+
+
+async def prompts(sessions: async_sessionmaker[AsyncSession]) -> list[alerts.CheckinPrompt]:
+    async with sessions() as session:
+        rows = await session.exec(
+            select(alerts.CheckinPrompt).order_by(col(alerts.CheckinPrompt.slot_at))
+        )
+        return list(rows.all())
+
+
+async def test_planning_twice_never_makes_two_prompts_for_a_slot(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    clock = Clock(utc(2027, 3, 27, 12))
+    await resident_with_plan(sessions, clock.now, times=["09:30", "20:00"])
+    service = alerts.CheckinService(sessions, clock=clock)
+    first = await service.plan_ahead()
+    second = await service.plan_ahead()
+    # Two services (two instances) planning the same plan from scratch: still one per slot.
+    async with sessions() as session:
+        plan = (await session.exec(select(alerts.CheckinPlan))).one()
+        plan.planned_until = None
+        session.add(plan)
+        await session.commit()
+    third = await alerts.CheckinService(sessions, clock=clock).plan_ahead()
+    rows = await prompts(sessions)
+    assert (first, second, third) == (len(rows), 0, 0)
+    # 36 hours from Saturday noon UTC: 20:00 Sat, 09:30 and 20:00 Sun, 09:30 Mon is past it.
+    local = [p.slot_at.astimezone(HELSINKI).strftime("%a %H:%M") for p in rows]
+    assert local == ["Sat 20:00", "Sun 09:30", "Sun 20:00"]
+    async with sessions() as session:
+        pairs = await session.exec(
+            select(alerts.CheckinPrompt.plan_id, alerts.CheckinPrompt.slot_at, func.count())
+            .group_by(col(alerts.CheckinPrompt.plan_id), col(alerts.CheckinPrompt.slot_at))
+            .having(func.count() > 1)
+        )
+        assert pairs.all() == []
+
+
+async def test_an_answer_is_taken_once_whichever_path_is_first(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    clock = Clock(utc(2027, 5, 3, 6, 0))  # 09:00 in Helsinki
+    resident_id, _ = await resident_with_plan(sessions, clock.now - timedelta(hours=1))
+    service = alerts.CheckinService(sessions, clock=clock)
+    await service.plan_ahead()
+    clock.now = utc(2027, 5, 3, 6, 30)  # 09:30: due
+    (outgoing,) = await service.claim_due()
+    assert outgoing.payload["type"] == "checkin_prompt"
+    assert outgoing.payload["text"] == "Hyvää päivää, Aino. Mitä sinulle kuuluu tänään?"
+    assert [a["value"] for a in outgoing.payload["answers"]] == ["fine", "not_so_good", "call_me"]
+    # A second sender finds nothing to claim while the first holds the lease.
+    assert await service.claim_due() == []
+    await service.mark_sent([outgoing.prompt_id])
+    clock.now += timedelta(minutes=3)
+    first = await service.answer(
+        outgoing.command_id,
+        "not_so_good",
+        {"pain": 6, "sleep": "badly", "mood": "purple"},
+        via="tablet",
+        resident_id=resident_id,
+    )
+    second = await service.answer(
+        outgoing.command_id, "fine", {}, via="mqtt", resident_id=resident_id
+    )
+    assert first.accepted and not second.accepted
+    row = next(p for p in await prompts(sessions) if p.id == outgoing.prompt_id)
+    assert row.status == alerts.PromptStatus.ANSWERED
+    assert (row.answer, row.answered_via) == ("not_so_good", "tablet")
+    assert row.answers == {
+        "pain": 6,
+        "sleep": "badly",
+        "_problems": ["mood: choose one of good, so_so, low"],
+    }
+    candidate = alerts.answer_alert(first)
+    assert candidate is not None and candidate.kind == "checkin_not_good"
+    assert alerts.answer_alert(second) is None
+    with pytest.raises(alerts.PromptNotFoundError):
+        await service.answer(outgoing.command_id, "fine", via="tablet", resident_id=resident_id + 1)
+
+
+async def test_after_a_downtime_open_windows_go_out_late_and_closed_ones_are_not_sent(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    clock = Clock(utc(2027, 5, 3, 3, 0))  # 06:00 in Helsinki, Monday
+    await resident_with_plan(sessions, clock.now, times=["08:00", "12:00", "20:00"], window_min=60)
+    service = alerts.CheckinService(sessions, clock=clock)
+    await service.plan_ahead(horizon=timedelta(hours=1))  # planned only up to 07:00
+    # Down until Tuesday 12:20 Helsinki time: nothing ran in between.
+    clock.now = utc(2027, 5, 4, 9, 20)
+    await service.plan_ahead()
+    closed = sorted(await service.close_due(), key=lambda c: c.slot_at)
+    outgoing = await service.claim_due()
+    local = lambda t: t.astimezone(HELSINKI).strftime("%a %H:%M")  # noqa: E731
+    assert [(local(c.slot_at), c.status) for c in closed] == [
+        ("Mon 08:00", "not_sent"),
+        ("Mon 12:00", "not_sent"),
+        ("Mon 20:00", "not_sent"),
+        ("Tue 08:00", "not_sent"),
+    ]
+    candidate = alerts.closed_prompt_alert(closed[0])
+    assert (candidate.kind, candidate.severity) == ("checkin_not_sent", "high")
+    assert candidate.title == "Check-in not sent while the system was down"
+    # 12:00 is still open until 13:00: it goes out now, late.
+    assert [p.payload["prompt_id"] for p in outgoing] == [f"p-{closed[-1].prompt_id + 1}"]
+
+
+async def test_adherence_counts_on_time_late_missed_and_not_sent_apart(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    start = utc(2027, 5, 1, 3, 0)
+    clock = Clock(start)
+    resident_id, _ = await resident_with_plan(sessions, start, times=["08:00"], window_min=30)
+    service = alerts.CheckinService(sessions, clock=clock)
+    # Five days: answered after 2, 4 and 10 minutes, once late (after closing), once missed.
+    behaviour = [2, 4, 10, 45, None]
+    for day, minutes in enumerate(behaviour):
+        clock.now = start + timedelta(days=day)
+        await service.plan_ahead(horizon=timedelta(hours=12))
+        clock.now = start + timedelta(days=day, hours=2)  # 08:00 Helsinki (EEST)
+        (outgoing,) = await service.claim_due()
+        await service.mark_sent([outgoing.prompt_id])
+        if minutes is not None and minutes < 30:
+            clock.now += timedelta(minutes=minutes)
+            await service.answer(outgoing.command_id, "fine", via="tablet", resident_id=resident_id)
+        clock.now = start + timedelta(days=day, hours=2, minutes=31)
+        await service.close_due()
+        if minutes is not None and minutes >= 30:
+            clock.now = start + timedelta(days=day, hours=2, minutes=minutes)
+            late = await service.answer(
+                outgoing.command_id, "fine", via="mqtt", resident_id=resident_id
+            )
+            assert late.accepted and late.late
+    async with sessions() as session:
+        week = await alerts.adherence(session, resident_id, clock.now, days=7)
+    assert week.to_json() == {
+        "days": 7,
+        "prompts": 5,
+        "answered_on_time": 3,
+        "answered_late": 1,
+        "missed": 1,
+        "not_sent": 0,
+        "share_on_time": 0.6,
+        "median_response_s": 420.0,
+    }
