@@ -11,13 +11,16 @@ from web.alerts_api import AlertsController
 from web.auth import StaffIdentity, identify
 from web.pages import index
 from web.policies_api import PoliciesController
+from web.tablet import CheckinDesk, TabletController, tablet_page
 from web.templating import STATIC_DIR, template_config
 
 ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     index,
     AlertsController,
     PoliciesController,
+    TabletController,
+    tablet_page,
     create_static_files_router(path="/static", directories=[STATIC_DIR]),
 ]
 
-__all__ = ["ROUTE_HANDLERS", "StaffIdentity", "identify", "template_config"]
+__all__ = ["ROUTE_HANDLERS", "CheckinDesk", "StaffIdentity", "identify", "template_config"]

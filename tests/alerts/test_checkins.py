@@ -189,7 +189,8 @@ async def test_an_answer_is_taken_once_whichever_path_is_first(
     second = await service.answer(
         outgoing.command_id, "fine", {}, via="mqtt", resident_id=resident_id
     )
-    assert first.accepted and not second.accepted
+    assert first.accepted
+    assert not second.accepted
     row = next(p for p in await prompts(sessions) if p.id == outgoing.prompt_id)
     assert row.status == alerts.PromptStatus.ANSWERED
     assert (row.answer, row.answered_via) == ("not_so_good", "tablet")
@@ -199,7 +200,8 @@ async def test_an_answer_is_taken_once_whichever_path_is_first(
         "_problems": ["mood: choose one of good, so_so, low"],
     }
     candidate = alerts.answer_alert(first)
-    assert candidate is not None and candidate.kind == "checkin_not_good"
+    assert candidate is not None
+    assert candidate.kind == "checkin_not_good"
     assert alerts.answer_alert(second) is None
     with pytest.raises(alerts.PromptNotFoundError):
         await service.answer(outgoing.command_id, "fine", via="tablet", resident_id=resident_id + 1)
@@ -256,7 +258,8 @@ async def test_adherence_counts_on_time_late_missed_and_not_sent_apart(
             late = await service.answer(
                 outgoing.command_id, "fine", via="mqtt", resident_id=resident_id
             )
-            assert late.accepted and late.late
+            assert late.accepted
+            assert late.late
     async with sessions() as session:
         week = await alerts.adherence(session, resident_id, clock.now, days=7)
     assert week.to_json() == {
