@@ -237,15 +237,26 @@ class AlertLifecycle:
         return change
 
     async def resolve(
-        self, alert_id: int, staff_id: int | None, *, outcome: str, note: str = ""
+        self,
+        alert_id: int,
+        staff_id: int | None,
+        *,
+        outcome: str,
+        note: str = "",
+        settled_by_resident: bool = False,
     ) -> AlertChange:
-        """Closed, with what happened; nothing more escalates."""
+        """Closed, with what happened; nothing more escalates.
+
+        Without a staff member, only a technical alert or one the resident settled (by
+        answering the check-in it is about) can be resolved.
+        """
         now = self._clock()
         async with self.sessions() as session, session.begin():
             alert = await self._load(session, alert_id)
             if alert.status == AlertStatus.RESOLVED:
                 raise AlertStateError(f"alert {alert_id} is already resolved")
-            if staff_id is None and not alert.details.get("auto_resolves"):
+            by_itself = alert.details.get("auto_resolves") or settled_by_resident
+            if staff_id is None and not by_itself:
                 raise AlertStateError(f"alert {alert_id} ({alert.kind}) never resolves itself")
             alert.status = AlertStatus.RESOLVED
             alert.resolved_by, alert.resolved_at = staff_id, now
@@ -280,7 +291,9 @@ class AlertLifecycle:
             return None
         if not (settled_by_resident or alert.details.get("auto_resolves")):
             return None
-        return await self.resolve(alert.id, None, outcome=outcome)
+        return await self.resolve(
+            alert.id, None, outcome=outcome, settled_by_resident=settled_by_resident
+        )
 
     @staticmethod
     async def _load(session: AsyncSession, alert_id: int) -> Alert:

@@ -305,7 +305,7 @@ class CheckinPipeline:
         for key in alerts.settled_conditions(outcome):
             await self.lifecycle.resolve_condition(
                 key,
-                outcome=f"the resident answered at {outcome.answered_at:%H:%M} UTC",
+                outcome=f"the resident answered at {outcome.answered_at:%Y-%m-%d %H:%M} UTC",
                 settled_by_resident=True,
             )
         if outcome.answer == "call_me":
