@@ -9,7 +9,7 @@ first.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
@@ -24,6 +24,7 @@ import alerts
 import devices
 
 
+@runtime_checkable
 class CheckinDesk(Protocol):
     """What the tablet needs of the check-in service (the server's check-in pipeline)."""
 
