@@ -802,14 +802,14 @@ class Simulator:
             if state.spec.kind != "tablet" or not isinstance(command_id, str):
                 continue
             if kind == "checkin_prompt":
-                data = {"prompt_id": command_id, "answer": "good"}
+                data = {"prompt_id": command.get("prompt_id", command_id), "answer": "fine"}
                 message_id = await state.device.send_event("checkin_answer", data)
                 state.pending[message_id] = "checkin_answer"
                 self._stats.published["checkin_answer"] += 1
                 self._stats.published_by_device[state.spec.device_id] += 1
             elif kind == "reminder":
                 message_id = await state.device.send_event(
-                    "reminder_ack", {"prompt_id": command_id}
+                    "reminder_ack", {"prompt_id": command.get("prompt_id", command_id)}
                 )
                 state.pending[message_id] = "reminder_ack"
                 self._stats.published["reminder_ack"] += 1
