@@ -27,8 +27,8 @@ class Clock:
         return self.now
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def test_spring_forward_moves_a_missing_time_on_and_keeps_one_slot_a_day() -> None:
@@ -219,7 +219,10 @@ async def test_after_a_downtime_open_windows_go_out_late_and_closed_ones_are_not
     await service.plan_ahead()
     closed = sorted(await service.close_due(), key=lambda c: c.slot_at)
     outgoing = await service.claim_due()
-    local = lambda t: t.astimezone(HELSINKI).strftime("%a %H:%M")  # noqa: E731
+
+    def local(moment: datetime) -> str:
+        return moment.astimezone(HELSINKI).strftime("%a %H:%M")
+
     assert [(local(c.slot_at), c.status) for c in closed] == [
         ("Mon 08:00", "not_sent"),
         ("Mon 12:00", "not_sent"),
