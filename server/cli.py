@@ -598,6 +598,33 @@ def bench_alerts(
     _print_figures(figures, as_json)
 
 
+@bench_cli.command("checkins")
+def bench_checkins(
+    residents: Annotated[int, typer.Option(help="Residents, each with a tablet and a plan.")] = (
+        10_000
+    ),
+    broker: Annotated[
+        str, typer.Option(help="mosquitto (private, tuned), configured, or embedded.")
+    ] = "mosquitto",
+    database_url: Annotated[
+        str | None, typer.Option(help="Database to write to (default: a new SQLite file).")
+    ] = None,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Under a minute: 1,000 residents at most.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Last line: one JSON object.")] = False,
+) -> None:
+    """A slot of check-ins due for every resident at once: due → on the tablet, duplicates,
+    how late missed check-ins are raised, and the scheduler's memory."""
+    from server.bench_checkins import CheckinBenchConfig, run_checkin_bench
+
+    config = CheckinBenchConfig(residents=min(residents, 1000) if quick else residents, quick=quick)
+    figures = _run_bench(database_url, broker, lambda run: run_checkin_bench(run, config))
+    if config.residents < residents:
+        figures = {"note": f"quick run: {config.residents} residents, not {residents}", **figures}
+    _print_figures(figures, as_json)
+
+
 def main() -> None:
     """Entry point of the ``vaki`` console script."""
     cli()
