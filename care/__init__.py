@@ -1,22 +1,26 @@
 """The care registry: who is cared for and who cares.
 
 Owns organisations (municipalities, health institutions), care teams whose members come
-from several organisations, staff users and their roles, residents with their language,
-time zone and contacts, and the append-only access log. Also owns the storage primitives
-every domain shares (UTC timestamps, id types) and secret hashing (argon2).
+from several organisations, staff users and their roles, their console sessions, login
+attempts and second factor, residents with their language, time zone and contacts, and the
+append-only access log. Also owns the storage primitives every domain shares (UTC
+timestamps, id types) and secret hashing (argon2).
 """
 
+from care.access_log import access_log_of, log_access, resident_team_ids
 from care.errors import CareError, DuplicateError, NotFoundError
 from care.models import (
     AccessLogEntry,
     ApiToken,
     CareTeam,
     Contact,
+    LoginAttempt,
     Organisation,
     OrganisationKind,
     Resident,
     ResidentTeam,
     StaffRole,
+    StaffSession,
     StaffUser,
     TeamMembership,
 )
@@ -24,6 +28,7 @@ from care.registry import add_staff_user, ensure_organisation, get_resident
 from care.secrets import hash_machine_secret, hash_secret, new_secret, verify_secret
 from care.storage import BigIntId, UTCDateTime, utcnow
 from care.tokens import create_api_token, revoke_api_token, staff_for_token, team_ids_of
+from care.totp import accept_totp, enrol_totp
 
 MODELS = (
     Organisation,
@@ -35,6 +40,8 @@ MODELS = (
     Contact,
     AccessLogEntry,
     ApiToken,
+    StaffSession,
+    LoginAttempt,
 )
 
 __all__ = [
@@ -46,22 +53,29 @@ __all__ = [
     "CareTeam",
     "Contact",
     "DuplicateError",
+    "LoginAttempt",
     "NotFoundError",
     "Organisation",
     "OrganisationKind",
     "Resident",
     "ResidentTeam",
     "StaffRole",
+    "StaffSession",
     "StaffUser",
     "TeamMembership",
     "UTCDateTime",
+    "accept_totp",
+    "access_log_of",
     "add_staff_user",
     "create_api_token",
+    "enrol_totp",
     "ensure_organisation",
     "get_resident",
     "hash_machine_secret",
     "hash_secret",
+    "log_access",
     "new_secret",
+    "resident_team_ids",
     "revoke_api_token",
     "staff_for_token",
     "team_ids_of",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, ForeignKey, String, Text
+from sqlalchemy import BigInteger, Column, ForeignKey, String, Text
 from sqlmodel import Field, SQLModel
 
 from care.storage import BigIntId, UTCDateTime, utcnow
@@ -69,6 +69,8 @@ class StaffUser(SQLModel, table=True):
     language: str = Field(default="is", max_length=8)
     time_zone: str = Field(default="Atlantic/Reykjavik", max_length=64)
     totp_secret: str | None = Field(default=None, max_length=64)
+    # The newest time step whose one-time code was accepted: a code works only once.
+    totp_last_step: int | None = Field(default=None, sa_type=BigInteger)
     is_active: bool = Field(default=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_login_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -164,3 +166,34 @@ class ApiToken(SQLModel, table=True):
     label: str = Field(default="", max_length=100)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class StaffSession(SQLModel, table=True):
+    """A staff member signed in to the console from one browser.
+
+    The browser holds the session id; only its SHA-256 is stored, so a copy of the table
+    does not let anyone act as the staff member.
+    """
+
+    __tablename__ = "staff_session"
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    id_hash: str = Field(max_length=64, unique=True)
+    staff_id: int = Field(foreign_key="staff_user.id", index=True, ondelete="CASCADE")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # The absolute end, however busy the session is.
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    client_address: str = Field(default="", max_length=64)
+
+
+class LoginAttempt(SQLModel, table=True):
+    """One try to sign in, kept a while to slow down password guessing."""
+
+    __tablename__ = "login_attempt"
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    username: str = Field(max_length=64, index=True)
+    client_address: str = Field(max_length=64, index=True)
+    succeeded: bool = Field(default=False)

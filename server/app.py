@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
 from litestar import Litestar
 from litestar.channels import ChannelsBackend, ChannelsPlugin
 from litestar.channels.backends.memory import MemoryChannelsBackend
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.exceptions import ServiceUnavailableException
+from litestar.exceptions import NotAuthorizedException, ServiceUnavailableException
 from litestar.openapi.config import OpenAPIConfig
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from sqlalchemy.engine import make_url
@@ -15,6 +18,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import alerts
+import care
 import web
 from server.health import HealthController
 from server.lifespans import LIFESPANS
@@ -58,8 +62,27 @@ def _checkin_desk(state: State) -> web.CheckinDesk:
     return runtime.checkins
 
 
-def create_app(settings: Settings) -> Litestar:
-    """Build the web application for ``settings``; resources open in its lifespans."""
+def _staff_access(
+    settings: Settings, runtime: Runtime, clock: Callable[[], datetime]
+) -> web.StaffAccess:
+    """Sessions, sign-in limits and the database, as the web side needs them."""
+    policy = web.AccessPolicy(
+        idle_timeout=timedelta(minutes=settings.session_idle_timeout_min),
+        absolute_timeout=timedelta(hours=settings.session_absolute_timeout_h),
+        max_failures=settings.login_max_failures,
+        max_failures_per_address=settings.login_max_failures_per_address,
+        lockout_window=timedelta(minutes=settings.login_lockout_min),
+        secure_cookies=(settings.public_url or "").lower().startswith("https://"),
+        clock=clock,
+    )
+    return web.StaffAccess(policy=policy, database=lambda: runtime.sessions)
+
+
+def create_app(settings: Settings, *, clock: Callable[[], datetime] = care.utcnow) -> Litestar:
+    """Build the web application for ``settings``; resources open in its lifespans.
+
+    ``clock`` is the time sessions and sign-in limits are measured by (tests move it).
+    """
     prometheus = PrometheusConfig(
         app_name="vaki", prefix="vaki", group_path=True, exclude=["/metrics", "/healthz", "/readyz"]
     )
@@ -68,6 +91,9 @@ def create_app(settings: Settings) -> Litestar:
     return Litestar(
         route_handlers=[HealthController, PrometheusController, *web.ROUTE_HANDLERS],
         middleware=[prometheus.middleware],
+        # Closed by default: every route needs a signed-in staff member unless it is public.
+        guards=[web.require_staff],
+        exception_handlers={NotAuthorizedException: web.sign_in_or_refuse},
         plugins=[live],
         dependencies={
             "sessions": Provide(_sessions, sync_to_thread=False),
@@ -75,7 +101,9 @@ def create_app(settings: Settings) -> Litestar:
             "checkin_desk": Provide(_checkin_desk, sync_to_thread=False),
         },
         lifespan=list(LIFESPANS),
-        state=State({"runtime": runtime}),
+        state=State(
+            {"runtime": runtime, web.ACCESS_STATE_KEY: _staff_access(settings, runtime, clock)}
+        ),
         template_config=web.template_config(),
         openapi_config=OpenAPIConfig(
             title="Vaki",

@@ -272,6 +272,25 @@ def user_add(
         typer.echo(f"password: {secret}")
 
 
+@user_cli.command("totp")
+def user_totp(
+    username: Annotated[str, typer.Argument(help="The staff login to protect.")],
+) -> None:
+    """Require a one-time code from an authenticator app at sign-in; prints its URI once."""
+    settings = _settings()
+
+    async def work(session: AsyncSession) -> str:
+        return await care.enrol_totp(session, username)
+
+    uri = _run_with_database(settings, work)
+    typer.echo(uri)
+    typer.echo(
+        "Add this to the authenticator app now (as a QR code or by pasting it): it is not "
+        "shown again. Running this command again replaces it.",
+        err=True,
+    )
+
+
 def _broker_address(settings: Settings) -> tuple[str, int]:
     """The host and port devices must use to reach the broker."""
     if settings.mqtt_url:

@@ -109,6 +109,36 @@ class Settings(BaseSettings):
         description="A resident's call request nobody takes within this many minutes "
         "becomes an alert that escalates.",
     )
+    session_idle_timeout_min: int = Field(
+        default=30,
+        ge=1,
+        le=24 * 60,
+        description="A console session unused this many minutes ends; the staff member "
+        "signs in again.",
+    )
+    session_absolute_timeout_h: float = Field(
+        default=12.0,
+        gt=0,
+        le=7 * 24,
+        description="A console session ends this many hours after sign-in however busy it is.",
+    )
+    login_max_failures: int = Field(
+        default=5,
+        ge=1,
+        description="Failed sign-ins for one username within the lockout window before "
+        "further tries are refused.",
+    )
+    login_max_failures_per_address: int = Field(
+        default=50,
+        ge=1,
+        description="Failed sign-ins from one client address within the lockout window before "
+        "further tries are refused (a ward behind one address shares it).",
+    )
+    login_lockout_min: int = Field(
+        default=15,
+        ge=1,
+        description="The window, in minutes, over which failed sign-ins are counted.",
+    )
     demo_homes: int = Field(
         default=0,
         ge=0,

@@ -8,9 +8,19 @@ from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
 
 from web.alerts_api import AlertsController
-from web.auth import StaffIdentity, identify
+from web.auth import (
+    ACCESS_STATE_KEY,
+    StaffIdentity,
+    identify,
+    require_staff,
+    sign_in_or_refuse,
+    visible_resident,
+)
+from web.console import console_home, login, login_form, logout
+from web.console_api import ResidentsController
 from web.pages import index
 from web.policies_api import PoliciesController
+from web.sessions import AccessPolicy, StaffAccess
 from web.tablet import CheckinDesk, TabletController, tablet_page
 from web.templating import STATIC_DIR, template_config
 
@@ -18,9 +28,26 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     index,
     AlertsController,
     PoliciesController,
+    login_form,
+    login,
+    logout,
+    console_home,
+    ResidentsController,
     TabletController,
     tablet_page,
     create_static_files_router(path="/static", directories=[STATIC_DIR]),
 ]
 
-__all__ = ["ROUTE_HANDLERS", "CheckinDesk", "StaffIdentity", "identify", "template_config"]
+__all__ = [
+    "ACCESS_STATE_KEY",
+    "ROUTE_HANDLERS",
+    "AccessPolicy",
+    "CheckinDesk",
+    "StaffAccess",
+    "StaffIdentity",
+    "identify",
+    "require_staff",
+    "sign_in_or_refuse",
+    "template_config",
+    "visible_resident",
+]

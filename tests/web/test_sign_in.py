@@ -1,0 +1,143 @@
+"""Signing in: one message for every wrong answer, rate limits, and the one-time code."""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pyotp
+from sqlmodel import select
+
+import care
+from tests.web.conftest import PASSWORD, Console, sign_in
+
+WRONG = "Wrong username or password."
+
+
+def _without_tokens(page: str) -> str:
+    """The page with its random form token and the username typed blanked, to compare."""
+    return re.sub(r'name="(form_token|username)" (type="text" )?value="[^"]*"', "", page)
+
+
+async def test_wrong_username_and_wrong_password_read_the_same(console: Console) -> None:
+    client = console.client
+    unknown = await sign_in(client, "nobody", PASSWORD)
+    wrong = await sign_in(client, "nobody", "guess")
+    assert unknown.status_code == wrong.status_code == 200
+    assert WRONG in unknown.text
+    wrong_password = await sign_in(client, "helga", "guess")
+    assert _without_tokens(wrong_password.text) == _without_tokens(unknown.text)
+    assert "vaki_session" not in wrong_password.cookies
+
+
+async def test_a_sign_in_needs_the_form_it_was_given(console: Console) -> None:
+    """A sign-in posted from another site (login CSRF) lacks the form token: refused."""
+    forged = await console.client.post(
+        "/login",
+        data={"username": "helga", "password": PASSWORD, "form_token": "x"},
+        follow_redirects=False,
+    )
+    assert forged.status_code == 403
+    assert "vaki_session" not in forged.cookies
+
+
+async def test_a_username_is_locked_after_repeated_failures(console: Console) -> None:
+    client, clock = console.client, console.clock
+    for _ in range(5):
+        refused = await sign_in(client, "helga", "guess")
+        assert refused.status_code == 200
+        assert WRONG in refused.text
+    # Now even the right password is refused, with a plain message and no server error.
+    locked = await sign_in(client, "helga", PASSWORD)
+    assert locked.status_code == 429
+    assert "Too many failed sign-ins" in locked.text
+    assert locked.headers["retry-after"] == "900"
+    assert "vaki_session" not in locked.cookies
+    # Other staff are not locked out by Helga's lock.
+    assert (await sign_in(client, "gudrun")).status_code == 303
+    # After the window, Helga gets in.
+    clock.advance(minutes=16)
+    assert (await sign_in(client, "helga")).status_code == 303
+    # A success clears her count: four fresh typos do not lock her.
+    for _ in range(4):
+        await sign_in(client, "helga", "guess")
+    assert (await sign_in(client, "helga")).status_code == 303
+
+
+async def test_an_address_is_locked_after_failures_on_many_usernames(console: Console) -> None:
+    client = console.client
+    async with console.sessions() as session:
+        session.add_all(
+            care.LoginAttempt(
+                at=console.clock.now, username=f"user{n}", client_address="testclient"
+            )
+            for n in range(50)
+        )
+        await session.commit()
+    locked = await sign_in(client, "gudrun")
+    assert locked.status_code == 429
+    async with console.sessions() as session:
+        attempts = (await session.exec(select(care.LoginAttempt))).all()
+    assert len(attempts) == 50  # a refused-while-locked try is not counted
+
+
+async def test_a_one_time_code_is_required_once_enrolled(console: Console) -> None:
+    client, clock = console.client, console.clock
+    async with console.sessions() as session:
+        uri = await care.enrol_totp(session, "helga")
+        await session.commit()
+    assert uri.startswith("otpauth://totp/Vaki:helga?")
+    totp = pyotp.TOTP(pyotp.parse_uri(uri).secret)
+
+    missing = await sign_in(client, "helga")
+    assert missing.status_code == 200
+    assert WRONG in missing.text
+    wrong = await sign_in(client, "helga", code="000000" if totp.at(clock.now) != "000000" else "1")
+    assert WRONG in wrong.text
+    code = totp.at(clock.now)
+    # A right code with a wrong password is no way in either.
+    assert WRONG in (await sign_in(client, "helga", "guess", code=code)).text
+    assert (await sign_in(client, "helga", code=f"{code[:3]} {code[3:]}")).status_code == 303
+    # The same code cannot be used twice, even within its 30 seconds.
+    assert WRONG in (await sign_in(client, "helga", code=code)).text
+    # The next code works.
+    clock.advance(seconds=30)
+    assert (await sign_in(client, "helga", code=totp.at(clock.now))).status_code == 303
+    # Staff without an authenticator app are not asked for a code.
+    assert (await sign_in(client, "gudrun")).status_code == 303
+
+
+def test_vaki_user_totp_prints_the_uri_once(tmp_path: Path) -> None:
+    """`vaki user totp NAME` enrols the app: the URI on stdout, the secret in the database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VAKI_")}
+    env["VAKI_DATA_DIR"] = str(tmp_path)
+    vaki = str(Path(sys.executable).parent / "vaki")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(  # noqa: PLW1510 (checked below)
+            [vaki, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        )
+
+    added = run(
+        *["user", "add", "--username", "helga", "--full-name", "Helga", "--role", "nurse"],
+        "--organisation",
+        "Fjallabyggð",
+        "--password",
+        PASSWORD,
+    )
+    assert added.returncode == 0, added.stderr
+    enrolled = run("user", "totp", "helga")
+    assert enrolled.returncode == 0, enrolled.stderr
+    uri = enrolled.stdout.strip()
+    assert uri.startswith("otpauth://totp/Vaki:helga?")
+    assert "not shown again" in enrolled.stderr
+    with sqlite3.connect(tmp_path / "vaki.db") as db:
+        (secret,) = db.execute("SELECT totp_secret FROM staff_user").fetchone()
+    assert pyotp.parse_uri(uri).secret == secret
+    unknown = run("user", "totp", "nobody")
+    assert unknown.returncode != 0
+    assert "nobody" in unknown.stderr

@@ -1,0 +1,98 @@
+"""The console's resident API: who viewed a resident's data, for the resident to be shown."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get
+from litestar.di import NamedDependency
+from litestar.exceptions import PermissionDeniedException, ValidationException
+from litestar.params import FromPath, QueryParameter
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+import care
+from web.auth import identify, visible_resident
+
+Sessions = NamedDependency[async_sessionmaker[AsyncSession]]
+# "from" is a Python keyword, so the parameters take other names in the code.
+Since = Annotated[datetime | None, QueryParameter(name="from", description="Start (inclusive)")]
+Until = Annotated[datetime | None, QueryParameter(name="to", description="End (exclusive)")]
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """A time without a zone is read as UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+class ResidentsController(Controller):
+    """What the console may ask about a resident of the caller's teams."""
+
+    path = "/api/residents"
+    tags = ("residents",)
+
+    @get("/{resident_id:int}/access-log", summary="Who viewed this resident's data, and why")
+    async def access_log(
+        self,
+        request: Request[Any, Any, Any],
+        resident_id: FromPath[int],
+        sessions: Sessions,
+        since: Since = None,
+        until: Until = None,
+    ) -> dict[str, Any]:
+        """Every read of the resident's data in the period; for a coordinator of their team.
+
+        Reading the log is itself a read, and is logged.
+        """
+        identity = await identify(request, sessions)
+        if identity.role != care.StaffRole.COORDINATOR:
+            raise PermissionDeniedException("only a coordinator of the resident's team may")
+        since, until = _aware(since), _aware(until)
+        if since is not None and until is not None and until <= since:
+            raise ValidationException("'to' must come after 'from'")
+        async with sessions() as session:
+            await visible_resident(
+                session,
+                identity,
+                resident_id,
+                action="access_log.read",
+                context=f"access log from {since or 'the start'} to {until or 'now'}",
+            )
+            entries = await care.access_log_of(session, resident_id, since=since, until=until)
+            staff_ids = {e.staff_id for e in entries if e.staff_id is not None}
+            staff = {
+                s.id: s
+                for s in (
+                    await session.exec(
+                        select(care.StaffUser).where(col(care.StaffUser.id).in_(staff_ids))
+                    )
+                ).all()
+            }
+            organisations = {
+                o.id: o.name for o in (await session.exec(select(care.Organisation))).all()
+            }
+            await session.commit()
+        return {
+            "resident_id": resident_id,
+            "from": since.isoformat() if since else None,
+            "to": until.isoformat() if until else None,
+            "entries": [
+                {
+                    "at": entry.at.isoformat(),
+                    "staff_id": entry.staff_id,
+                    "staff_name": staff[entry.staff_id].full_name
+                    if entry.staff_id in staff
+                    else None,
+                    "organisation": organisations.get(entry.organisation_id)
+                    if entry.organisation_id is not None
+                    else None,
+                    "action": entry.action,
+                    "context": entry.context,
+                }
+                for entry in entries
+            ],
+        }
