@@ -15,9 +15,9 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, func, or_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -92,6 +92,21 @@ class EscalationEngine:
                 .values(status=StepStatus.PENDING, claimed_by=None, claimed_until=None)
             )
             return int(result.rowcount or 0)
+
+    async def next_due(self) -> datetime | None:
+        """When the earliest pending step falls due (None when nothing waits)."""
+        async with self._sessions() as session:
+            found: datetime | None = (
+                await session.exec(
+                    select(func.min(col(EscalationStep.due_at))).where(
+                        col(EscalationStep.status) == StepStatus.PENDING
+                    )
+                )
+            ).one()
+        # The column's type makes it aware on every dialect; SQLite's bare MIN may not.
+        if found is None or found.tzinfo is not None:
+            return found
+        return found.replace(tzinfo=UTC)
 
     async def run_due(self) -> int:
         """Claim and fire every due step; return how many fired."""

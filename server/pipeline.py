@@ -34,6 +34,7 @@ from server.settings import Settings
 log = logging.getLogger(__name__)
 
 ALERTS_CHANNEL = "alerts"
+ESCALATION_WAKE = "escalation-wake"
 # An alarm event that the batch path did not turn into an alert within this time is
 # picked up by the sweep.
 UNHANDLED_GRACE = timedelta(seconds=5)
@@ -129,13 +130,28 @@ class AlarmPipeline:
             await self.lifecycle.resolve_condition(key, outcome="cleared by itself")
 
     def wake_escalation(self, due_at: datetime) -> None:
-        """Run the engine at ``due_at`` (at once when it is past)."""
+        """Run the engine at ``due_at`` (at once when it is past).
+
+        One wake is pending at a time, the earliest: a burst of alerts starts one engine
+        run, not one each; after each run the next wake is set from the database.
+        """
+        run_at = max(due_at, utcnow())
+        job = self._scheduler.get_job(ESCALATION_WAKE)
+        if job is not None and job.next_run_time is not None and job.next_run_time <= run_at:
+            return
         self._scheduler.add_job(
-            self.escalation.run_due,
-            DateTrigger(run_date=max(due_at, utcnow())),
-            id=f"escalation-at-{due_at.timestamp():.3f}",
+            self.run_escalation,
+            DateTrigger(run_date=run_at),
+            id=ESCALATION_WAKE,
             replace_existing=True,
         )
+
+    async def run_escalation(self) -> None:
+        """Fire due steps, then wake again when the next one falls due."""
+        await self.escalation.run_due()
+        following = await self.escalation.next_due()
+        if following is not None:
+            self.wake_escalation(following)
 
     async def publish_change(self, change: alerts.AlertChange) -> None:
         """Tell every console (on every instance, with the PostgreSQL channel backend)."""
@@ -144,7 +160,7 @@ class AlarmPipeline:
 
 
 # How long a recorded outcome may wait for its alert before the sweep raises it anyway.
-UNREPORTED_GRACE = timedelta(seconds=30)
+UNREPORTED_GRACE = timedelta(minutes=2)
 # Publishes in flight at once while a slot goes out.
 SEND_CONCURRENCY = 500
 
@@ -182,6 +198,7 @@ class CheckinPipeline:
         self._link = link
         self._call_timeout = call_timeout
         self._running = asyncio.Lock()
+        self._reporting = asyncio.Lock()
 
     @property
     def sessions(self) -> async_sessionmaker[AsyncSession]:
@@ -222,10 +239,6 @@ class CheckinPipeline:
                     if not await self._deliver(batch, nudges=nudges):
                         break
             closed = await self.service.close_due()
-            if closed:
-                await self._report_closed(closed)
-            await self._catch_up()
-            await self._escalate_unanswered_calls()
             wake = await self.service.next_wake()
         if wake is not None:
             self._scheduler.add_job(
@@ -234,6 +247,13 @@ class CheckinPipeline:
                 id="checkin-wake",
                 replace_existing=True,
             )
+        # Closing handed these prompts to this caller alone, so telling the team needs no
+        # lock: a slot falling due meanwhile goes out at once instead of waiting for alerts.
+        if closed:
+            await self._report_closed(closed)
+        async with self._reporting:
+            await self._catch_up()
+            await self._escalate_unanswered_calls()
 
     async def _deliver(self, batch: list[alerts.OutgoingPrompt], *, nudges: bool) -> bool:
         """Publish each prompt to its resident's devices; True when every one went out."""

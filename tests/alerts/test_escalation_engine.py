@@ -253,9 +253,12 @@ async def test_tiers_fire_in_order_then_the_last_repeats_until_exhausted(
     alert_id = raised.alert_id
 
     # Tier 1 at once: the on-call worker, on the console and by e-mail.
+    assert await engine.next_due() == clock.now
     assert await engine.run_due() == 1
     assert mails(box) == [("anna@vaki.example", key(alert_id, 1, 1, anna))]
     assert await engine.run_due() == 0  # nothing more is due until time passes
+    # The engine knows when to wake next: when tier 1's minute is up.
+    assert await engine.next_due() == clock.now + timedelta(seconds=60)
     clock.move(seconds=59)
     assert await engine.run_due() == 0
     # Tier 2 when tier 1's minute is up: both people it names.
