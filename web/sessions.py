@@ -224,8 +224,10 @@ class SignInService:
                     select(care.StaffUser).where(care.StaffUser.username == username)
                 )
             ).first()
-            password_hash = staff.password_hash if staff is not None else _decoy_hash()
             # argon2 is deliberately slow: keep it off the event loop.
+            password_hash = (
+                staff.password_hash if staff is not None else await asyncio.to_thread(_decoy_hash)
+            )
             matches = await asyncio.to_thread(care.verify_secret, password_hash, password)
             accepted = (
                 matches

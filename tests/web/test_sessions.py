@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from litestar.testing import AsyncTestClient
 from sqlmodel import select
 
 import care
-from tests.web.conftest import Console, hidden, set_session, sign_in
+from server.app import create_app
+from server.db import create_engine, session_factory
+from server.settings import Settings
+from tests.web.conftest import Console, hidden, make_world, set_session, sign_in
 
 
 async def test_sign_in_rotates_the_session_and_sign_out_ends_it_in_the_database(
@@ -87,3 +91,29 @@ async def test_idle_timeout_and_absolute_timeout(console: Console) -> None:
     assert ended.status_code in (302, 303, 307)
     async with console.sessions() as session:
         assert (await session.exec(select(care.StaffSession))).all() == []
+
+
+async def test_a_session_works_on_every_instance(settings: Settings, postgres_url: str) -> None:
+    """Two instances on one PostgreSQL: signed in on one, known to the other, and signed
+    out on the other, gone from the first."""
+    settings.database_url = postgres_url
+    other = settings.model_copy(update={"mqtt_client_id": f"{settings.mqtt_client_id}-b"})
+    engine = create_engine(postgres_url)
+    try:
+        async with (
+            AsyncTestClient(app=create_app(settings)) as first,
+            AsyncTestClient(app=create_app(other)) as second,
+        ):
+            await make_world(session_factory(engine))
+            session_id = (await sign_in(first, "helga")).cookies["vaki_session"]
+            set_session(first, session_id)
+            set_session(second, session_id)
+            page = await second.get("/console/")
+            assert page.status_code == 200
+            token = hidden(page.text, "csrf_token")
+            out = await second.post("/logout", data={"csrf_token": token}, follow_redirects=False)
+            assert out.status_code == 303
+            gone = await first.get("/console/", follow_redirects=False)
+            assert gone.headers["location"].startswith("/login")
+    finally:
+        await engine.dispose()
