@@ -12,6 +12,7 @@ import asyncio
 import functools
 import hashlib
 import hmac
+import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import care
+
+log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "vaki_session"
 # Over https the cookie takes the __Host- prefix: browsers then accept it only when Secure,
@@ -218,6 +221,7 @@ class SignInService:
         client_address = client_address[:64]
         async with self._sessions() as session:
             if await self._locked_out(session, username, client_address, now):
+                log.warning("sign-in locked out: %r from %s", username, client_address)
                 return SignIn(SignInOutcome.LOCKED_OUT)
             staff = (
                 await session.exec(
@@ -245,6 +249,7 @@ class SignInService:
             )
             if not accepted or staff is None or staff.id is None:
                 await session.commit()
+                log.info("sign-in refused: %r from %s", username, client_address)
                 return SignIn(SignInOutcome.REFUSED)
             staff.last_login_at = now
             session.add(staff)
@@ -253,6 +258,7 @@ class SignInService:
         session_id = await SessionService(self._sessions, self._policy).start(
             staff_id, client_address, replacing=replacing
         )
+        log.info("signed in: %r from %s", username, client_address)
         return SignIn(SignInOutcome.SIGNED_IN, session_id)
 
     async def _locked_out(
