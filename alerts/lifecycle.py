@@ -40,6 +40,8 @@ ChangeListener = Callable[[AlertChange], Awaitable[None]]
 # A technical alert that clears and comes back within this time reopens, instead of
 # ringing anew: flapping is damped.
 FLAP_WINDOW = timedelta(minutes=15)
+# Conditions raised in one transaction.
+RAISE_BATCH = 100
 
 
 def timeline(
@@ -79,76 +81,101 @@ class AlertLifecycle:
                     log.exception("alert listener failed on %s", change)
 
     async def raise_alerts(self, candidates: list[AlertCandidate]) -> list[AlertChange]:
-        """Open an alert per new condition, or count a repeat on the open one."""
+        """Open an alert per new condition, or count a repeat on the open one.
+
+        Up to RAISE_BATCH conditions share one transaction (a burst of missed check-ins is
+        not a burst of commits); a clash with another instance retries them one by one.
+        """
         changes = []
-        for candidate in candidates:
-            for _ in range(3):
-                try:
-                    changes.append(await self._raise_one(candidate))
-                    break
-                except IntegrityError:
-                    # Another instance opened the same condition a moment ago: now a repeat.
-                    continue
-            else:
-                raise AlertStateError(f"could not record alert {candidate.dedupe_key}")
+        for start in range(0, len(candidates), RAISE_BATCH):
+            chunk = candidates[start : start + RAISE_BATCH]
+            try:
+                changes += await self._raise_together(chunk)
+            except IntegrityError:
+                for candidate in chunk:
+                    changes.append(await self._raise_alone(candidate))
         await self.notify(changes)
         return changes
 
-    async def _raise_one(self, candidate: AlertCandidate) -> AlertChange:
-        """One candidate in one transaction (which also marks its event as handled)."""
+    async def _raise_alone(self, candidate: AlertCandidate) -> AlertChange:
+        """One candidate in its own transaction, retried when another instance got there first."""
+        for _ in range(3):
+            try:
+                (change,) = await self._raise_together([candidate])
+                return change
+            except IntegrityError:
+                # Another instance opened the same condition a moment ago: now a repeat.
+                continue
+        raise AlertStateError(f"could not record alert {candidate.dedupe_key}")
+
+    async def _raise_together(self, chunk: list[AlertCandidate]) -> list[AlertChange]:
+        """Candidates in one transaction; wake the escalation once when any step was set."""
         now = self._clock()
+        changes = []
+        scheduled = False
         async with self.sessions() as session, session.begin():
-            event_id = (candidate.details or {}).get("event_id")
-            if isinstance(event_id, int):
-                await mark_alarms_handled(session, [event_id], now)
-            query = select(Alert).where(
-                Alert.dedupe_key == candidate.dedupe_key, Alert.status != AlertStatus.RESOLVED
-            )
-            if session.bind is not None and session.bind.dialect.name == "postgresql":
-                query = query.with_for_update()
-            existing = (await session.exec(query)).first()
-            if existing is not None:
-                existing.count += 1
-                existing.last_seen_at = now
-                session.add(existing)
-                session.add(timeline(existing, "repeated", now, count=existing.count))
-                return AlertChange.of(existing, "repeated", now)
-            reopened = await self._reopen_if_flapping(session, candidate, now)
-            if reopened is not None:
-                return reopened
-            team_id = await self._team_of(session, candidate.resident_id)
-            policy = await self._policy_of(session, team_id)
-            alert = Alert(
-                resident_id=candidate.resident_id,
-                device_id=candidate.device_id,
-                team_id=team_id,
-                kind=candidate.kind,
-                dedupe_key=candidate.dedupe_key,
-                severity=AlertSeverity(candidate.severity),
-                title=candidate.title,
-                details={**(candidate.details or {}), "auto_resolves": candidate.auto_resolves},
-                first_seen_at=now,
-                last_seen_at=now,
-                policy_id=policy.id if policy else None,
-                escalation=EscalationState.ACTIVE if policy else EscalationState.NONE,
-            )
-            session.add(alert)
-            await session.flush()
-            session.add(timeline(alert, "raised", now, title=candidate.title))
-            if policy is not None:
-                assert alert.id is not None
-                session.add(EscalationStep(alert_id=alert.id, tier=1, attempt=1, due_at=now))
-            else:
-                session.add(timeline(alert, "no_policy", now, team_id=team_id))
-                # Nobody will be told, and no team's console shows it: say so loudly.
-                log.error(
-                    "alert %s (%s) has no care team or escalation policy to reach anybody",
-                    alert.id,
-                    candidate.dedupe_key,
-                )
-        if policy is not None and self.on_step_scheduled is not None:
+            for candidate in chunk:
+                change, step = await self._raise_in(session, candidate, now)
+                changes.append(change)
+                scheduled = scheduled or step
+        if scheduled and self.on_step_scheduled is not None:
             self.on_step_scheduled(now)
-        return AlertChange.of(alert, "raised", now)
+        return changes
+
+    async def _raise_in(
+        self, session: AsyncSession, candidate: AlertCandidate, now: datetime
+    ) -> tuple[AlertChange, bool]:
+        """One candidate inside the caller's transaction (which also marks its event handled);
+        with whether an escalation step was scheduled."""
+        event_id = (candidate.details or {}).get("event_id")
+        if isinstance(event_id, int):
+            await mark_alarms_handled(session, [event_id], now)
+        query = select(Alert).where(
+            Alert.dedupe_key == candidate.dedupe_key, Alert.status != AlertStatus.RESOLVED
+        )
+        if session.bind is not None and session.bind.dialect.name == "postgresql":
+            query = query.with_for_update()
+        existing = (await session.exec(query)).first()
+        if existing is not None:
+            existing.count += 1
+            existing.last_seen_at = now
+            session.add(existing)
+            session.add(timeline(existing, "repeated", now, count=existing.count))
+            return AlertChange.of(existing, "repeated", now), False
+        reopened = await self._reopen_if_flapping(session, candidate, now)
+        if reopened is not None:
+            return reopened, False
+        team_id = await self._team_of(session, candidate.resident_id)
+        policy = await self._policy_of(session, team_id)
+        alert = Alert(
+            resident_id=candidate.resident_id,
+            device_id=candidate.device_id,
+            team_id=team_id,
+            kind=candidate.kind,
+            dedupe_key=candidate.dedupe_key,
+            severity=AlertSeverity(candidate.severity),
+            title=candidate.title,
+            details={**(candidate.details or {}), "auto_resolves": candidate.auto_resolves},
+            first_seen_at=now,
+            last_seen_at=now,
+            policy_id=policy.id if policy else None,
+            escalation=EscalationState.ACTIVE if policy else EscalationState.NONE,
+        )
+        session.add(alert)
+        await session.flush()
+        session.add(timeline(alert, "raised", now, title=candidate.title))
+        if policy is not None:
+            assert alert.id is not None
+            session.add(EscalationStep(alert_id=alert.id, tier=1, attempt=1, due_at=now))
+        else:
+            session.add(timeline(alert, "no_policy", now, team_id=team_id))
+            # Nobody will be told, and no team's console shows it: say so loudly.
+            log.error(
+                "alert %s (%s) has no care team or escalation policy to reach anybody",
+                alert.id,
+                candidate.dedupe_key,
+            )
+        return AlertChange.of(alert, "raised", now), policy is not None
 
     async def _reopen_if_flapping(
         self, session: AsyncSession, candidate: AlertCandidate, now: datetime
