@@ -16,6 +16,7 @@ from web.auth import (
     sign_in_or_refuse,
     visible_resident,
 )
+from web.checkins_api import CheckinsController
 from web.console import console_home, login, login_form, logout
 from web.console_api import ResidentsController
 from web.pages import index
@@ -28,6 +29,7 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     index,
     AlertsController,
     PoliciesController,
+    CheckinsController,
     login_form,
     login,
     logout,
