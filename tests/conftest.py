@@ -28,6 +28,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
+from playwright.async_api import Browser, async_playwright
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -343,3 +344,49 @@ class ServedVaki:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=20)
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+HAVE_CHROMIUM = CHROMIUM.exists()
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    # A camera and a microphone for video calls, without asking.
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+]
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """Debian's Chromium driven by Playwright (``apt install chromium``)."""
+    if not HAVE_CHROMIUM:
+        missing_service(f"Chromium at {CHROMIUM} (apt install chromium)")
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@pytest.fixture
+def served_vaki(tmp_path: Path) -> Iterator[ServedVaki]:
+    """``vaki serve`` on the embedded defaults (SQLite, embedded broker) in a subprocess."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VAKI_")}
+    env.update(
+        {
+            "VAKI_DATA_DIR": str(tmp_path / "data"),
+            "VAKI_MQTT_EMBEDDED_PORT": "0",
+            "VAKI_MQTT_CLIENT_ID": f"vaki-test-{uuid.uuid4().hex[:8]}",
+        }
+    )
+    server = ServedVaki(tmp_path, env)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
