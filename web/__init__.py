@@ -17,12 +17,12 @@ from web.auth import (
     visible_resident,
 )
 from web.checkins_api import CheckinsController
-from web.console import console_home, login, login_form, logout
+from web.console import CONSOLE_ROUTES
 from web.console_api import ResidentsController
 from web.pages import index
 from web.policies_api import PoliciesController
 from web.sessions import AccessPolicy, StaffAccess
-from web.tablet import CheckinDesk, TabletController, tablet_page
+from web.tablet import TABLET_ROUTES, CheckinDesk
 from web.templating import STATIC_DIR, template_config
 
 ROUTE_HANDLERS: list[ControllerRouterHandler] = [
@@ -30,13 +30,9 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     AlertsController,
     PoliciesController,
     CheckinsController,
-    login_form,
-    login,
-    logout,
-    console_home,
     ResidentsController,
-    TabletController,
-    tablet_page,
+    *CONSOLE_ROUTES,
+    *TABLET_ROUTES,
     create_static_files_router(path="/static", directories=[STATIC_DIR]),
 ]
 

@@ -9,6 +9,7 @@ from typing import Any
 from litestar import Request, get, post
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
+from litestar.types import ControllerRouterHandler
 
 from web.auth import PUBLIC_OPT, csrf_token_of, identify, staff_access_of
 from web.sessions import (
@@ -169,3 +170,7 @@ async def console_home(request: Request[Any, Any, Any]) -> Template:
         context={"staff": identity, "csrf_token": csrf_token_of(request)},
         headers=PAGE_HEADERS,
     )
+
+
+# The console's routes; web/__init__.py serves them.
+CONSOLE_ROUTES: list[ControllerRouterHandler] = [login_form, login, logout, console_home]

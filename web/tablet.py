@@ -16,6 +16,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException, NotFoundException
 from litestar.params import FromPath, JSONBody
 from litestar.response import Template
+from litestar.types import ControllerRouterHandler
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -125,3 +126,7 @@ class TabletController(Controller):
 async def tablet_page() -> Template:
     """The tablet's page; it holds its device key in the browser and asks the API."""
     return Template(template_name="tablet.html")
+
+
+# The tablet's routes; web/__init__.py serves them.
+TABLET_ROUTES: list[ControllerRouterHandler] = [TabletController, tablet_page]
