@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from litestar import Litestar
 from litestar.channels import ChannelsBackend, ChannelsPlugin
 from litestar.channels.backends.memory import MemoryChannelsBackend
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.exceptions import NotAuthorizedException, ServiceUnavailableException
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    ServiceUnavailableException,
+)
 from litestar.openapi.config import OpenAPIConfig
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from sqlalchemy.engine import make_url
@@ -26,6 +32,8 @@ from server.live import ResilientPostgresChannels
 from server.pipeline import ALERTS_CHANNEL
 from server.runtime import Runtime
 from server.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def _channels_backend(settings: Settings) -> ChannelsBackend:
@@ -78,6 +86,18 @@ def _staff_access(
     return web.StaffAccess(policy=policy, database=lambda: runtime.sessions)
 
 
+async def _log_unexpected(exception: BaseException, scope: Any) -> None:
+    """A request that failed unexpectedly (a 500) leaves its traceback in the service log."""
+    if isinstance(exception, HTTPException) and exception.status_code < 500:
+        return
+    log.error(
+        "request %s %s failed",
+        scope.get("method", "WEBSOCKET"),
+        scope.get("path", "?"),
+        exc_info=(type(exception), exception, exception.__traceback__),
+    )
+
+
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = care.utcnow) -> Litestar:
     """Build the web application for ``settings``; resources open in its lifespans.
 
@@ -112,4 +132,5 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = care.utcno
             path="/schema",
         ),
         logging_config=None,
+        after_exception=[_log_unexpected],
     )
