@@ -12,6 +12,8 @@ from devices.errors import (
     BrokerStartError,
     DevicesError,
     MqttUnavailableError,
+    PairingRefusedError,
+    TooManyPairingAttemptsError,
     UnknownDeviceError,
 )
 from devices.ingest import (
@@ -33,6 +35,14 @@ from devices.models import (
 )
 from devices.mosquitto_auth import MOSQUITTO_CONF, render_acl_file, render_password_file
 from devices.mqtt import InboundMessage, MqttEndpoint, MqttLink
+from devices.pairing import (
+    PairingAttempt,
+    PairingCode,
+    TabletPairing,
+    create_pairing_code,
+    redeem_pairing_code,
+    resident_tablets,
+)
 from devices.registry import (
     ProvisionedDevice,
     active_broker_logins,
@@ -54,7 +64,7 @@ from devices.topics import (
     ingest_subscriptions,
 )
 
-MODELS = (Device, Reading, Event, DeadLetter)
+MODELS = (Device, Reading, Event, DeadLetter, TabletPairing, PairingAttempt)
 
 __all__ = [
     "ALARM_CHANNELS",
@@ -82,24 +92,32 @@ __all__ = [
     "MqttEndpoint",
     "MqttLink",
     "MqttUnavailableError",
+    "PairingAttempt",
+    "PairingCode",
+    "PairingRefusedError",
     "ProvisionedDevice",
     "Reading",
     "SimulatedDevice",
     "SimulatedHome",
     "Simulator",
+    "TabletPairing",
+    "TooManyPairingAttemptsError",
     "UnknownDeviceError",
     "active_broker_logins",
     "authenticate_device",
     "command_targets",
+    "create_pairing_code",
     "device_topic",
     "ingest_subscriptions",
     "mark_alarms_handled",
     "provision_device",
     "raw_message_id",
     "read_broker_address",
+    "redeem_pairing_code",
     "render_acl_file",
     "render_password_file",
     "reset_device_secret",
+    "resident_tablets",
     "revoke_device",
     "send_command",
     "tablet_key",
