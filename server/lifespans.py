@@ -13,6 +13,12 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
 
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_SUBMITTED,
+    JobEvent,
+)
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from litestar import Litestar
@@ -175,12 +181,31 @@ async def open_scheduler(runtime: Runtime) -> AsyncIterator[None]:
         job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
         timezone="UTC",
     )
+    running: set[str] = set()
+
+    def track(event: JobEvent) -> None:
+        """Keep the ids of jobs that are running now."""
+        if event.code == EVENT_JOB_SUBMITTED:
+            running.add(event.job_id)
+        else:
+            running.discard(event.job_id)
+
+    scheduler.add_listener(track, EVENT_JOB_SUBMITTED | EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
     scheduler.start()
     runtime.scheduler = scheduler
     try:
         yield
     finally:
         runtime.scheduler = None
+        # Let running jobs (an escalation step being delivered) finish before the database
+        # closes under them; what is still unfinished after that is picked up at next start.
+        scheduler.pause()
+        for _ in range(100):
+            if not running:
+                break
+            await asyncio.sleep(0.1)
+        if running:
+            log.warning("stopping with jobs still running: %s", ", ".join(sorted(running)))
         scheduler.shutdown(wait=False)
 
 
