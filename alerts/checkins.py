@@ -977,43 +977,35 @@ def closed_prompt_alert(closed: ClosedPrompt) -> AlertCandidate:
     )
 
 
+# Answers the team must hear of: answer → (alert kind, title); all of normal severity.
+ANSWER_ALERTS = {
+    "not_so_good": ("checkin_not_good", "Not feeling well today"),
+    UNCLEAR: ("checkin_unclear", "Check-in answer not understood"),
+    "not_taken": ("medication_not_taken", "Medicine not taken"),
+}
+
+
 def answer_alert(outcome: AnswerOutcome) -> AlertCandidate | None:
     """The alert an answer calls for: "not so good", an unreadable answer, medicine not taken.
 
     "Please call me" goes to the call queue instead, and "I'm fine" needs nobody.
     """
-    if not outcome.accepted:
+    found = ANSWER_ALERTS.get(outcome.answer)
+    if not outcome.accepted or found is None:
         return None
-    details = {"prompt_id": outcome.prompt_id, "answer": outcome.answer, "answers": outcome.answers}
-    base = f"resident:{outcome.resident_id}"
-    if outcome.answer == "not_so_good":
-        return AlertCandidate(
-            kind="checkin_not_good",
-            severity=AlertSeverity.NORMAL,
-            title="Not feeling well today",
-            dedupe_key=f"{base}:checkin_not_good",
-            resident_id=outcome.resident_id,
-            details=details,
-        )
-    if outcome.answer == UNCLEAR:
-        return AlertCandidate(
-            kind="checkin_unclear",
-            severity=AlertSeverity.NORMAL,
-            title="Check-in answer not understood",
-            dedupe_key=f"{base}:checkin_unclear",
-            resident_id=outcome.resident_id,
-            details=details,
-        )
-    if outcome.answer == "not_taken":
-        return AlertCandidate(
-            kind="medication_not_taken",
-            severity=AlertSeverity.NORMAL,
-            title="Medicine not taken",
-            dedupe_key=f"{base}:medication_not_taken",
-            resident_id=outcome.resident_id,
-            details=details,
-        )
-    return None
+    kind, title = found
+    return AlertCandidate(
+        kind=kind,
+        severity=AlertSeverity.NORMAL,
+        title=title,
+        dedupe_key=f"resident:{outcome.resident_id}:{kind}",
+        resident_id=outcome.resident_id,
+        details={
+            "prompt_id": outcome.prompt_id,
+            "answer": outcome.answer,
+            "answers": outcome.answers,
+        },
+    )
 
 
 def settled_conditions(outcome: AnswerOutcome) -> list[str]:
