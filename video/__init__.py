@@ -1,11 +1,20 @@
 """Video consultations between a resident's tablet and care staff.
 
 Owns consultations and their records, rooms, WebRTC signalling, the aiortc peers that
-relay media, the call queue and the device test. Never knows about alerts.
+relay media (forwarded encoded, see ``video.passthrough``), room tokens and TURN
+credentials, call quality, the call queue and the device test. Never knows about alerts.
 """
 
 from video.calls import request_call, take_call, unanswered_calls, waiting_calls
-from video.errors import CallTakenError, VideoError
+from video.device_test import DeviceTests
+from video.errors import (
+    CallTakenError,
+    NotParticipantError,
+    RoomFullError,
+    RoomTokenError,
+    SignallingError,
+    VideoError,
+)
 from video.models import (
     CallRequest,
     CallRequestStatus,
@@ -13,6 +22,14 @@ from video.models import (
     ConsultationKind,
     ConsultationStatus,
 )
+from video.records import (
+    consultation_of,
+    record_invitation,
+    resident_participant,
+    staff_participant,
+)
+from video.rooms import Member, VideoConfig, VideoService
+from video.tokens import participant_id, turn_credential
 
 MODELS = (Consultation, CallRequest)
 
@@ -24,9 +41,23 @@ __all__ = [
     "Consultation",
     "ConsultationKind",
     "ConsultationStatus",
+    "DeviceTests",
+    "Member",
+    "NotParticipantError",
+    "RoomFullError",
+    "RoomTokenError",
+    "SignallingError",
+    "VideoConfig",
     "VideoError",
+    "VideoService",
+    "consultation_of",
+    "participant_id",
+    "record_invitation",
     "request_call",
+    "resident_participant",
+    "staff_participant",
     "take_call",
+    "turn_credential",
     "unanswered_calls",
     "waiting_calls",
 ]

@@ -9,3 +9,19 @@ class VideoError(Exception):
 
 class CallTakenError(VideoError):
     """Someone else took the call, or it was closed."""
+
+
+class SignallingError(VideoError):
+    """A signalling message or session description the server cannot act on."""
+
+
+class RoomTokenError(VideoError):
+    """A room token that is malformed, forged, expired or for another consultation."""
+
+
+class NotParticipantError(VideoError):
+    """The caller is not a participant of the consultation."""
+
+
+class RoomFullError(VideoError):
+    """The room has as many participants as it may hold."""
