@@ -32,6 +32,12 @@ from server.live import ResilientPostgresChannels
 from server.pipeline import ALERTS_CHANNEL
 from server.runtime import Runtime
 from server.settings import Settings
+from server.video_lifespan import (
+    VIDEO_STATE_KEY,
+    provide_video_service,
+    video_lifespan,
+    video_service,
+)
 
 log = logging.getLogger(__name__)
 
@@ -119,10 +125,16 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = care.utcno
             "sessions": Provide(_sessions, sync_to_thread=False),
             "alarm_lifecycle": Provide(_alarm_lifecycle, sync_to_thread=False),
             "checkin_desk": Provide(_checkin_desk, sync_to_thread=False),
+            "video_service": Provide(provide_video_service, sync_to_thread=False),
         },
-        lifespan=list(LIFESPANS),
+        # Video closes first, while the database is still open for the call records.
+        lifespan=[*LIFESPANS, video_lifespan],
         state=State(
-            {"runtime": runtime, web.ACCESS_STATE_KEY: _staff_access(settings, runtime, clock)}
+            {
+                "runtime": runtime,
+                web.ACCESS_STATE_KEY: _staff_access(settings, runtime, clock),
+                VIDEO_STATE_KEY: video_service(settings, runtime, clock),
+            }
         ),
         template_config=web.template_config(),
         openapi_config=OpenAPIConfig(

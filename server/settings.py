@@ -146,6 +146,39 @@ class Settings(BaseSettings):
         description="Simulated homes of the demo world to run in the background "
         "(vaki serve --demo runs 3).",
     )
+    video_media_mode: Literal["relay", "p2p"] = Field(
+        default="relay",
+        description="relay: the server is every participant's WebRTC peer and forwards their "
+        "media; p2p: browsers connect to each other (up to 4) and the server only signals.",
+    )
+    video_secret: str | None = Field(
+        default=None,
+        min_length=16,
+        description="Key that signs room tokens; set the same on every instance. Unset: a "
+        "random key per start (tokens then end with a restart).",
+    )
+    video_token_ttl_s: int = Field(
+        default=120, ge=10, le=900, description="How long a room token admits its holder."
+    )
+    video_ice_urls: str = Field(
+        default="",
+        description="STUN and TURN servers for browsers, comma-separated, e.g. "
+        "stun:turn.example.org:3478,turn:turn.example.org:3478?transport=udp",
+    )
+    video_turn_secret: str | None = Field(
+        default=None,
+        description="coturn's static-auth-secret: TURN credentials are derived from it "
+        "(TURN REST convention) and expire.",
+    )
+    video_turn_ttl_s: int = Field(
+        default=3600, ge=60, description="How long TURN credentials handed to a browser last."
+    )
+    video_max_participants: int = Field(
+        default=4, ge=2, le=8, description="Most participants in one consultation's call."
+    )
+    video_quality_interval_s: float = Field(
+        default=5.0, gt=0, description="How often call quality is sampled per participant."
+    )
     log_format: Literal["auto", "json", "console"] = Field(
         default="auto", description="json for log collectors, console for people; auto picks."
     )

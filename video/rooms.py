@@ -28,6 +28,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 import care
 from video import records
+from video.device_test import DeviceTests
 from video.errors import RoomFullError, SignallingError
 from video.quality import QualityLog, sample_from_report, sample_from_stats
 from video.relay import RelayPeer, answer_participant
@@ -98,6 +99,7 @@ class VideoService:
         self.rooms: dict[int, Room] = {}
         self._closing = False
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.device_tests = DeviceTests()
 
     # -- tokens -------------------------------------------------------------------------
 
@@ -370,6 +372,7 @@ class VideoService:
                 with contextlib.suppress(Exception):
                     await member.send({"type": "left", "participant": member.participant})
                 await self._drop(member, announce=False)
+        await self.device_tests.close()
         for task in list(self._tasks):
             task.cancel()
 

@@ -24,6 +24,7 @@ from web.policies_api import PoliciesController
 from web.sessions import AccessPolicy, StaffAccess
 from web.tablet import TABLET_ROUTES, CheckinDesk
 from web.templating import STATIC_DIR, template_config
+from web.video_api import VIDEO_ROUTES
 
 ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     index,
@@ -33,6 +34,7 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     ResidentsController,
     *CONSOLE_ROUTES,
     *TABLET_ROUTES,
+    *VIDEO_ROUTES,
     create_static_files_router(path="/static", directories=[STATIC_DIR]),
 ]
 

@@ -1,0 +1,60 @@
+"""The video service's lifespan: rooms and relay peers open with the app and all close with it."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.exceptions import ServiceUnavailableException
+
+import video
+from server.runtime import Runtime
+from server.settings import Settings
+
+VIDEO_STATE_KEY = "video"
+
+
+def video_config(settings: Settings) -> video.VideoConfig:
+    """The video service's configuration from the instance's settings."""
+    secret = settings.video_secret.encode() if settings.video_secret else secrets.token_bytes(32)
+    urls = tuple(url.strip() for url in settings.video_ice_urls.split(",") if url.strip())
+    return video.VideoConfig(
+        secret=secret,
+        mode=settings.video_media_mode,
+        token_ttl=timedelta(seconds=settings.video_token_ttl_s),
+        ice_urls=urls,
+        turn_secret=settings.video_turn_secret,
+        turn_ttl=timedelta(seconds=settings.video_turn_ttl_s),
+        max_participants=settings.video_max_participants,
+        quality_interval_s=settings.video_quality_interval_s,
+    )
+
+
+def video_service(
+    settings: Settings, runtime: Runtime, clock: Callable[[], datetime]
+) -> video.VideoService:
+    """The instance's video service; it writes call records through the runtime's database."""
+    return video.VideoService(video_config(settings), lambda: runtime.sessions, clock)
+
+
+@asynccontextmanager
+async def video_lifespan(app: Litestar) -> AsyncIterator[None]:
+    """Take calls while the app runs; on shutdown close every peer and write every record."""
+    service: video.VideoService = app.state[VIDEO_STATE_KEY]
+    await service.start()
+    try:
+        yield
+    finally:
+        await service.close()
+
+
+def provide_video_service(state: State) -> video.VideoService:
+    """The video service, for controllers."""
+    service = state.get(VIDEO_STATE_KEY)
+    if not isinstance(service, video.VideoService):
+        raise ServiceUnavailableException("video calls are not running")
+    return service
