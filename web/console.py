@@ -1,4 +1,4 @@
-"""The console's doors: the sign-in page, sign-out, and the landing page behind them."""
+"""The console's doors (the sign-in page and sign-out), and the list of the console's routes."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 from litestar.types import ControllerRouterHandler
 
-from web.auth import PUBLIC_OPT, csrf_token_of, identify, staff_access_of
+from web.auth import PUBLIC_OPT, staff_access_of
+from web.console_alerts import ALERT_ROUTES
+from web.console_residents import RESIDENT_ROUTES
+from web.console_view import PAGE_HEADERS
 from web.sessions import (
     LOGIN_FORM_COOKIE,
     AccessPolicy,
@@ -20,15 +23,6 @@ from web.sessions import (
     SignInService,
 )
 
-# Pages with personal data are never cached, framed or sent with a referrer elsewhere.
-PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": (
-        "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
-    ),
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-}
 WRONG_CREDENTIALS = "Wrong username or password."
 CONSOLE_HOME = "/console/"
 
@@ -161,16 +155,11 @@ async def logout(request: Request[Any, Any, Any]) -> Redirect:
     return response
 
 
-@get("/console/", include_in_schema=False)
-async def console_home(request: Request[Any, Any, Any]) -> Template:
-    """The console's landing page (the alert queue comes here)."""
-    identity = await identify(request, staff_access_of(request).sessions())
-    return Template(
-        template_name="console.html",
-        context={"staff": identity, "csrf_token": csrf_token_of(request)},
-        headers=PAGE_HEADERS,
-    )
-
-
 # The console's routes; web/__init__.py serves them.
-CONSOLE_ROUTES: list[ControllerRouterHandler] = [login_form, login, logout, console_home]
+CONSOLE_ROUTES: list[ControllerRouterHandler] = [
+    login_form,
+    login,
+    logout,
+    *ALERT_ROUTES,
+    *RESIDENT_ROUTES,
+]
