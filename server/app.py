@@ -32,6 +32,7 @@ from server.live import ResilientPostgresChannels
 from server.pipeline import ALERTS_CHANNEL
 from server.runtime import Runtime
 from server.settings import Settings
+from server.tablet_desk import TabletDesk
 from server.video_lifespan import (
     VIDEO_STATE_KEY,
     provide_video_service,
@@ -74,6 +75,14 @@ def _checkin_desk(state: State) -> web.CheckinDesk:
     if runtime.checkins is None:
         raise ServiceUnavailableException("check-ins are not running")
     return runtime.checkins
+
+
+def _tablet_desk(state: State) -> web.HelpDesk:
+    """ "I need help" from the tablet page, raised on the alarm path."""
+    runtime: Runtime = state.runtime
+    if runtime.sessions is None or runtime.alarms is None:
+        raise ServiceUnavailableException("the alarm path is not running")
+    return TabletDesk(runtime.sessions, runtime.alarms)
 
 
 def _staff_access(
@@ -126,6 +135,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = care.utcno
             "alarm_lifecycle": Provide(_alarm_lifecycle, sync_to_thread=False),
             "checkin_desk": Provide(_checkin_desk, sync_to_thread=False),
             "video_service": Provide(provide_video_service, sync_to_thread=False),
+            "tablet_desk": Provide(_tablet_desk, sync_to_thread=False),
         },
         # Video closes first, while the database is still open for the call records.
         lifespan=[*LIFESPANS, video_lifespan],

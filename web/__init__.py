@@ -22,7 +22,7 @@ from web.console_api import ResidentsController
 from web.pages import index
 from web.policies_api import PoliciesController
 from web.sessions import AccessPolicy, StaffAccess
-from web.tablet import TABLET_ROUTES, CheckinDesk
+from web.tablet import TABLET_ROUTES, CheckinDesk, HelpDesk
 from web.templating import STATIC_DIR, template_config
 from web.video_api import VIDEO_ROUTES
 
@@ -43,6 +43,7 @@ __all__ = [
     "ROUTE_HANDLERS",
     "AccessPolicy",
     "CheckinDesk",
+    "HelpDesk",
     "StaffAccess",
     "StaffIdentity",
     "identify",
