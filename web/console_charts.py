@@ -12,7 +12,7 @@ from babel.dates import format_skeleton
 from web import i18n
 
 WIDTH, HEIGHT = 640, 240
-LEFT, RIGHT, TOP, BOTTOM = 44, 40, 12, 26
+LEFT, RIGHT, TOP, BOTTOM = 52, 48, 14, 30
 
 
 @dataclass(frozen=True)

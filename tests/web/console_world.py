@@ -36,6 +36,7 @@ class ConsoleWorld:
     olafur: int  # nurse in the south team
     panic_button: str
     tech: int  # technician in the north team
+    gudrun: int  # coordinator in the north team
 
 
 async def build_world(sessions: async_sessionmaker[AsyncSession]) -> ConsoleWorld:
@@ -143,6 +144,7 @@ async def build_world(sessions: async_sessionmaker[AsyncSession]) -> ConsoleWorl
             olafur=ids["olafur"] or 0,
             panic_button=pendant.device.id,
             tech=ids["siggi"] or 0,
+            gudrun=ids["gudrun"] or 0,
         )
 
 
@@ -226,12 +228,11 @@ async def add_history(sessions: async_sessionmaker[AsyncSession], world: Console
             )
         for alert_kind, severity, title, minutes in (
             ("vital_range", "high", "Systolic pressure 190 mmHg", 40),
-            ("device_silent", "technical", "Hall motion sensor is silent", 25),
+            ("weight_gain", "normal", "Weight up 2.1 kg in 3 days", 25),
         ):
             alert = alerts.Alert(
                 resident_id=world.sigridur,
                 team_id=world.north,
-                device_id=silent.id if alert_kind == "device_silent" else None,
                 kind=alert_kind,
                 dedupe_key=f"resident:{world.sigridur}:{alert_kind}",
                 severity=alerts.AlertSeverity(severity),
@@ -239,6 +240,11 @@ async def add_history(sessions: async_sessionmaker[AsyncSession], world: Console
                 details={"field": "systolic", "value": 190, "max": 179}
                 if alert_kind == "vital_range"
                 else {},
+                status=alerts.AlertStatus.ACKNOWLEDGED
+                if alert_kind == "vital_range"
+                else alerts.AlertStatus.OPEN,
+                acknowledged_by=world.gudrun if alert_kind == "vital_range" else None,
+                escalation=alerts.EscalationState.STOPPED,
                 first_seen_at=now - timedelta(minutes=minutes),
                 last_seen_at=now - timedelta(minutes=minutes),
             )

@@ -168,3 +168,68 @@ async def test_another_municipality_sees_nothing_and_sign_in_replaces_a_planted_
         await context.close()
     finally:
         await asyncio.to_thread(server.stop)
+
+
+async def test_residents_with_charts_and_devices_for_technicians_pass_axe(
+    browser: Browser,
+    sessions: async_sessionmaker[AsyncSession],
+    sqlite_url: str,
+    mosquitto: tuple[str, int],
+    tmp_path: Path,
+) -> None:
+    world = await build_world(sessions)
+    await add_history(sessions, world)
+    server = serve(tmp_path, sqlite_url, mosquitto)
+    await asyncio.to_thread(server.start)
+    try:
+        nurse = await browser.new_context(viewport={"width": 1280, "height": 800})
+        page = await nurse.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        await sign_in(page, server.url, "helga", "/console/residents")
+        await expect(page.locator("table.residents")).to_contain_text("Sigríður Jónsdóttir")
+        assert await serious_violations(page) == []
+        for days in (7, 30, 90):
+            await page.goto(f"{server.url}/console/residents/{world.sigridur}?days={days}")
+            await expect(page.locator("figure.chart")).to_have_count(4)
+            # The normal range of the blood pressure and the oxygen is drawn as a band.
+            await expect(page.locator("svg rect.band")).to_have_count(2)
+            assert await serious_violations(page) == []
+        await page.goto(f"{server.url}/console/devices")
+        await expect(page.locator("table")).to_contain_text("Pulse oximeter")
+        await expect(page.get_by_role("button", name="Revoke")).to_have_count(0)
+        assert await serious_violations(page) == []
+        # The call queue: the first to take the call has it.
+        await page.goto(f"{server.url}/console/")
+        await page.get_by_role("button", name="Take call").click()
+        await page.wait_for_url(f"**/console/residents/{world.sigridur}?notice=call_yours")
+        await nurse.close()
+
+        technician = await browser.new_context(viewport={"width": 390, "height": 844})
+        page = await technician.new_page()
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        await sign_in(page, server.url, "siggi", "/console/devices")
+        await page.goto(f"{server.url}/console/")
+        assert page.url == f"{server.url}/console/devices"
+        for path in ("/console/residents", f"/console/residents/{world.sigridur}"):
+            response = await page.goto(server.url + path)
+            assert response is not None
+            assert response.status == 404, path
+        await page.goto(f"{server.url}/console/devices")
+        assert await serious_violations(page) == []
+        await page.get_by_label("Kind").select_option("tablet")
+        await page.get_by_label("Resident").select_option(str(world.sigridur))
+        await page.get_by_label("Label").fill("Kitchen tablet")
+        await page.get_by_role("button", name="Add device").click()
+        await expect(page.locator("h1")).to_have_text("Device added")
+        await expect(page.locator("dl")).to_contain_text(f"{server.url}/tablet/#key=vakid.tablet-")
+        assert await serious_violations(page) == []
+        await page.goto(f"{server.url}/console/devices")
+        row = page.locator("tr", has_text="Kitchen tablet")
+        await row.get_by_role("button", name="Revoke").click()
+        await page.wait_for_url("**/console/devices?notice=revoked")
+        await expect(page.locator("tr", has_text="Kitchen tablet")).to_have_count(0)
+        assert errors == []
+        await technician.close()
+    finally:
+        await asyncio.to_thread(server.stop)
