@@ -100,6 +100,9 @@ class Resident(SQLModel, table=True):
     birth_date: date | None = Field(default=None)
     language: str = Field(default="is", max_length=8)
     time_zone: str = Field(default="Atlantic/Reykjavik", max_length=64)
+    # A call booked by the resident's own care team is answered by the tablet by itself
+    # (after a countdown the resident can stop), for those who cannot reach the screen.
+    auto_answer_scheduled_calls: bool = Field(default=False)
     address: str = Field(default="", max_length=300)
     phone: str | None = Field(default=None, max_length=32)
     notes: str = Field(default="", sa_type=Text)

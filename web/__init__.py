@@ -21,6 +21,7 @@ from web.console import CONSOLE_ROUTES
 from web.console_api import ResidentsController
 from web.pages import index
 from web.policies_api import PoliciesController
+from web.resident_settings_api import ResidentSettingsController
 from web.sessions import AccessPolicy, StaffAccess
 from web.tablet import TABLET_ROUTES, CheckinDesk, HelpDesk
 from web.templating import STATIC_DIR, template_config
@@ -31,6 +32,7 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     AlertsController,
     PoliciesController,
     CheckinsController,
+    ResidentSettingsController,
     ResidentsController,
     *CONSOLE_ROUTES,
     *TABLET_ROUTES,

@@ -180,8 +180,14 @@ async def _appointments(
     ]
 
 
-async def _incoming_call(session: AsyncSession, resident_id: int) -> dict[str, Any] | None:
-    """A video call the care team has opened for the resident, if one is ringing now."""
+async def _incoming_call(session: AsyncSession, resident: care.Resident) -> dict[str, Any] | None:
+    """A video call the care team has opened for the resident, if one is ringing now.
+
+    ``auto_answer`` is set for a booked call of the resident's own care team when staff have
+    chosen that the tablet answers by itself.
+    """
+    assert resident.id is not None
+    resident_id = resident.id
     row = (
         await session.exec(
             select(video.Consultation)
@@ -194,7 +200,17 @@ async def _incoming_call(session: AsyncSession, resident_id: int) -> dict[str, A
             .order_by(col(video.Consultation.id).desc())
         )
     ).first()
-    return None if row is None else {"id": row.id, "status": row.status}
+    if row is None:
+        return None
+    own_team = row.team_id is not None and row.team_id in await care.resident_team_ids(
+        session, resident_id
+    )
+    auto = (
+        resident.auto_answer_scheduled_calls
+        and row.kind == video.ConsultationKind.SCHEDULED
+        and own_team
+    )
+    return {"id": row.id, "status": row.status, "auto_answer": auto}
 
 
 async def _call_requested(session: AsyncSession, resident_id: int) -> bool:
@@ -257,7 +273,7 @@ class TabletController(Controller):
             zone = _zone(resident.time_zone)
             language = i18n.use_language(resident.language, zone.key)
             appointments = await _appointments(session, resident_id, now, zone)
-            incoming = await _incoming_call(session, resident_id)
+            incoming = await _incoming_call(session, resident)
             call_requested = await _call_requested(session, resident_id)
         return {
             "resident": {
@@ -344,6 +360,7 @@ def page_strings() -> dict[str, str]:
         "no": i18n.translate("No"),
         "call_requested": i18n.translate("Your care team will call you soon."),
         "answer_prompt": i18n.translate("Answer"),
+        "auto_answer": i18n.translate("The call is answered by itself in %(seconds)s seconds."),
     }
 
 

@@ -216,7 +216,9 @@
     if (call && call.id !== state.dismissedCall && (state.screen === "home" || state.screen === "thanks")) {
       state.incoming = call.id;
       show("incoming");
+      if (call.auto_answer) { startAutoAnswer(); }
     } else if (!call && state.screen === "incoming") {
+      stopAutoAnswer();
       show("home");
     } else if (state.screen === null || state.screen === "pair") {
       show("home");
@@ -382,11 +384,33 @@
   }
 
   // --- the incoming call ---------------------------------------------------------------
+  // A booked call of the resident's own team may answer itself after a countdown that
+  // "Not now" stops, for a resident who cannot reach the screen.
+  var AUTO_ANSWER_S = 10;
+  function startAutoAnswer() {
+    if (state.autoTimer) { return; }
+    var left = AUTO_ANSWER_S;
+    var note = $("auto-answer");
+    function tickDown() {
+      note.textContent = T.auto_answer.replace("%(seconds)s", String(left));
+      note.hidden = false;
+      if (left === 0) { stopAutoAnswer(); $("answer-call").click(); return; }
+      left -= 1;
+    }
+    tickDown();
+    state.autoTimer = window.setInterval(tickDown, 1000);
+  }
+  function stopAutoAnswer() {
+    if (state.autoTimer) { window.clearInterval(state.autoTimer); state.autoTimer = null; }
+    $("auto-answer").hidden = true;
+  }
   $("answer-call").addEventListener("click", function () {
+    stopAutoAnswer();
     show("connecting");
     document.dispatchEvent(new CustomEvent("vaki:answer-call", { detail: { consultation: state.incoming } }));
   });
   $("decline-call").addEventListener("click", function () {
+    stopAutoAnswer();
     state.dismissedCall = state.incoming;
     backHome();
   });
