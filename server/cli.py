@@ -644,6 +644,27 @@ def bench_checkins(
     _print_figures(figures, as_json)
 
 
+@bench_cli.command("video")
+def bench_video(
+    max_calls: Annotated[int, typer.Option(help="Stop adding calls at this many.")] = 40,
+    clients: Annotated[int, typer.Option(help="Processes running the participants.")] = 2,
+    quick: Annotated[bool, typer.Option("--quick", help="Short run (under a minute).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Last line: one JSON object.")] = False,
+) -> None:
+    """Relayed 1:1 calls (640×480 30 fps + sound) added until frames arrive late: max calls,
+    server CPU per stream, call setup time, against aiortc's stock transcoding path."""
+    from server.bench_video import VideoBenchConfig, run
+
+    config = VideoBenchConfig(
+        quick=quick,
+        max_calls=min(max_calls, 24) if quick else max_calls,
+        step=4 if quick else 2,
+        window_s=4.0 if quick else 8.0,
+        client_processes=clients,
+    )
+    _print_figures(run(_settings(), config), as_json)
+
+
 def main() -> None:
     """Entry point of the ``vaki`` console script."""
     cli()

@@ -30,6 +30,11 @@ from video.records import (
 )
 from video.rooms import Member, VideoConfig, VideoService
 from video.tokens import participant_id, turn_credential
+from video.virtual_participant import (
+    VirtualParticipant,
+    encode_audio_loop,
+    encode_video_loop,
+)
 
 MODELS = (Consultation, CallRequest)
 
@@ -50,7 +55,10 @@ __all__ = [
     "VideoConfig",
     "VideoError",
     "VideoService",
+    "VirtualParticipant",
     "consultation_of",
+    "encode_audio_loop",
+    "encode_video_loop",
     "participant_id",
     "record_invitation",
     "request_call",

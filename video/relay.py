@@ -113,12 +113,13 @@ class MediaSource:
         try:
             while True:
                 packet = await self.track.recv()
-                if not isinstance(packet, av.Packet):
-                    continue  # decoded frames: passthrough.receive_encoded was not applied
-                data = bytes(packet)
                 self.frames += 1
-                self.octets += len(data)
-                keyframe = passthrough.is_keyframe(self.mime_type, data)
+                if isinstance(packet, av.Packet):
+                    data = bytes(packet)
+                    self.octets += len(data)
+                    keyframe = passthrough.is_keyframe(self.mime_type, data)
+                else:
+                    keyframe = True  # decoded: the sender encodes it again
                 for outlet in list(self._outlets):
                     outlet.offer(packet, keyframe)
         except MediaStreamError:
@@ -168,7 +169,7 @@ class Outlet(MediaStreamTrack):
         self.kind = kind
         self.leg_codec = leg_codec
         self.source: MediaSource | None = None
-        self._queue: asyncio.Queue[av.Packet[Any]] = asyncio.Queue(_OUTLET_DEPTH[kind])
+        self._queue: asyncio.Queue[Any] = asyncio.Queue(_OUTLET_DEPTH[kind])
         self._waiting_for_keyframe = kind == "video"
         self._decoder: VideoCodecContext | None = None
         self.frames_sent = 0
@@ -201,7 +202,7 @@ class Outlet(MediaStreamTrack):
         while not self._queue.empty():
             self._queue.get_nowait()
 
-    def offer(self, packet: av.Packet[Any], keyframe: bool) -> None:
+    def offer(self, packet: Any, keyframe: bool) -> None:
         """A frame from the source; dropped while waiting for a keyframe."""
         if self._waiting_for_keyframe:
             if not keyframe:
@@ -230,7 +231,7 @@ class Outlet(MediaStreamTrack):
             packet = await self._queue.get()
             self.frames_sent += 1
             decoder = self._decoder
-            if decoder is None:
+            if decoder is None or not isinstance(packet, av.Packet):
                 return packet
             frames = await asyncio.to_thread(decoder.decode, packet)
             if frames:
@@ -302,6 +303,7 @@ async def answer_participant(
     room_video_codec: str | None,
     configuration: RTCConfiguration | None,
     on_sources: Callable[[RelayPeer], None],
+    forward_encoded: bool = True,
     on_failed: Callable[[RelayPeer], Awaitable[None]],
 ) -> tuple[RelayPeer, str]:
     """A peer connection for ``participant``'s offer and the SDP answer to send back.
@@ -338,7 +340,8 @@ async def answer_participant(
     @pc.on("track")
     def on_track(track: MediaStreamTrack) -> None:
         transceiver = next(t for t in pc.getTransceivers() if t.receiver.track is track)
-        passthrough.receive_encoded(transceiver.receiver)
+        if forward_encoded:
+            passthrough.receive_encoded(transceiver.receiver)
         if track.kind in peer.sources:
             return  # only the first pair carries the participant's own camera and sound
         mime = passthrough.negotiated_codec(transceiver) or ""

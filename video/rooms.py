@@ -56,6 +56,9 @@ class VideoConfig:
     # ICE servers of the server's own peers in relay mode (usually none: it has a public
     # address); STUN only, the server needs no TURN.
     server_stun_urls: tuple[str, ...] = ()
+    # False: decode every frame and encode it again per receiver (aiortc's stock path), only
+    # to compare against in the benchmark.
+    forward_encoded: bool = True
 
 
 @dataclass(eq=False)
@@ -239,6 +242,7 @@ class VideoService:
             sdp,
             room_video_codec=room.video_codec,
             configuration=configuration,
+            forward_encoded=self.config.forward_encoded,
             on_sources=lambda peer: self._show_everywhere(room, peer),
             on_failed=lambda peer: self._on_failed(member, peer),
         )
@@ -248,10 +252,13 @@ class VideoService:
         member.peer = peer
         room.video_codec = room.video_codec or peer.video_codec
         await member.send({"type": "answer", "sdp": answer})
-        # Show everyone already here to the newcomer.
+        # Show everyone already here to the newcomer, and the newcomer to everyone (whose
+        # peer may have been answered while this one was).
         for other in room.members.values():
             if other is not member and other.peer is not None and len(other.peer.sources) == 2:
                 self._show(other.peer, peer)
+        if len(peer.sources) == 2:
+            self._show_everywhere(room, peer)
         await self._announce_streams(member)
 
     async def _relay_candidate(self, member: Member, message: dict[str, Any]) -> None:

@@ -125,10 +125,10 @@ async def test_only_participants_get_room_tokens(served: Served) -> None:
     signal = f"ws://{served.url}/api/video/rooms"
     token = helga.json()["token"]
     for url in (f"{signal}/{cid + 1}/signal?token={token}", f"{signal}/{cid}/signal?token=x.y"):
-        with pytest.raises(websockets.InvalidStatus) as refused:
+        with pytest.raises(websockets.InvalidStatus) as rejected:
             async with websockets.connect(url):
                 pass
-        assert refused.value.response.status_code == 403
+        assert rejected.value.response.status_code == 403
 
 
 async def receive(socket: Any, kind: str) -> dict[str, Any]:
