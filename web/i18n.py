@@ -1,7 +1,7 @@
 """The words of the console and the tablet in five languages, from gettext catalogues.
 
-Catalogues are ``web/locale/{domain}/{language}.po`` (domains: ``console``, ``tablet``), read
-with Babel at run time, so a fixed translation needs no build step. Templates call
+Catalogues are ``web/locale/{domain}/{language}.po`` (domains: ``console``, ``tablet``,
+``video``), read with Babel at run time, so a fixed translation needs no build step. Templates call
 ``_("…")`` (Jinja's i18n extension, new style: ``_("Hello %(name)s", name=…)``); the
 language of the current request is set with ``use_language`` before a page is rendered.
 Dates, times and numbers are formatted per locale and time zone with Babel.
@@ -23,7 +23,7 @@ from babel.numbers import format_decimal
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 LANGUAGES = ("is", "en", "sv", "fi", "pl")
-DOMAINS = ("console", "tablet")
+DOMAINS = ("console", "tablet", "video")
 DEFAULT_LANGUAGE = "is"
 # Babel locales: Icelandic as spoken in Iceland, Swedish also as in Finland, ...
 LOCALES = {"is": "is_IS", "en": "en_GB", "sv": "sv_SE", "fi": "fi_FI", "pl": "pl_PL"}
