@@ -13,6 +13,7 @@ from litestar.types import ControllerRouterHandler
 
 from web.auth import PUBLIC_OPT, staff_access_of
 from web.console_alerts import ALERT_ROUTES
+from web.console_calls import CALL_ROUTES
 from web.console_devices import DEVICE_ROUTES
 from web.console_residents import RESIDENT_ROUTES
 from web.console_view import PAGE_HEADERS
@@ -164,4 +165,5 @@ CONSOLE_ROUTES: list[ControllerRouterHandler] = [
     *ALERT_ROUTES,
     *RESIDENT_ROUTES,
     *DEVICE_ROUTES,
+    *CALL_ROUTES,
 ]

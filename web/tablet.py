@@ -361,6 +361,10 @@ def page_strings() -> dict[str, str]:
         "call_requested": i18n.translate("Your care team will call you soon."),
         "answer_prompt": i18n.translate("Answer"),
         "auto_answer": i18n.translate("The call is answered by itself in %(seconds)s seconds."),
+        "call_good": i18n.translate("Connection good"),
+        "call_weak": i18n.translate("Connection weak"),
+        "call_ended": i18n.translate("The call has ended."),
+        "call_failed": i18n.translate("The call could not be connected. Please try again."),
     }
 
 

@@ -415,6 +415,46 @@
     backHome();
   });
 
+  // --- the video call: the care team full-screen, one big button to end it ---------------
+  document.addEventListener("vaki:answer-call", function (event) {
+    var consultation = event.detail.consultation;
+    var sign = $("call-sign");
+    sign.textContent = "";
+    window.VakiCall.join({
+      tokenUrl: "/api/tablet/video/" + encodeURIComponent(consultation) + "/token",
+      headers: { Authorization: "Bearer " + key },
+      self: $("call-self"),
+      endWhenAlone: true,
+      makeTile: function () {
+        var video = document.createElement("video");
+        video.autoplay = true;
+        video.playsInline = true;
+        $("call-tiles").appendChild(video);
+        if (state.screen === "connecting") { show("call"); }
+        return { element: video, video: video };
+      },
+      onquality: function (quality) {
+        var text = quality.weak ? T.call_weak : T.call_good;
+        if (sign.textContent !== text) { sign.textContent = text; }
+        sign.className = "call-sign " + (quality.weak ? "weak" : "good");
+      },
+      onend: function (ended) {
+        // Once over, the same call does not ring again while the server closes it.
+        state.dismissedCall = consultation;
+        $("call-tiles").replaceChildren();
+        $("call-self").srcObject = null;
+        if (state.screen !== "connecting" && state.screen !== "call") { return; }
+        var failed = ended.reason === "failed" || ended.reason === "no_camera" || ended.reason === "lost";
+        $("call-ended-heading").textContent = failed ? T.call_failed : T.call_ended;
+        show("call-ended");
+        window.setTimeout(function () { if (state.screen === "call-ended") { backHome(); } }, 10000);
+      }
+    });
+  });
+  function endCall() { if (window.vakiCall && !window.vakiCall.ended) { window.vakiCall.hangUp(); } }
+  $("end-call").addEventListener("click", endCall);
+  document.querySelector("#screen-connecting .back-home").addEventListener("click", endCall);
+
   var backs = document.querySelectorAll(".back-home");
   for (var i = 0; i < backs.length; i++) { backs[i].addEventListener("click", backHome); }
   $("question-back").addEventListener("click", backHome);
