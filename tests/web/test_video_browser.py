@@ -145,6 +145,7 @@ async def test_a_nurse_calls_the_tablet_both_see_each_other_and_the_call_is_reco
         assert during.ended_at is None
 
         assert await serious_violations(nurse) == []
+        assert await serious_violations(tablet) == []
         await nurse.wait_for_timeout(1500)  # a few more frames and a quality reading
         await nurse.screenshot(path=str(SCREENSHOTS / "console-call.png"), full_page=True)
 
