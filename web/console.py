@@ -11,12 +11,17 @@ from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 from litestar.types import ControllerRouterHandler
 
+from web import i18n
 from web.auth import PUBLIC_OPT, staff_access_of
+from web.console_access import ACCESS_ROUTES
 from web.console_alerts import ALERT_ROUTES
 from web.console_calls import CALL_ROUTES
 from web.console_devices import DEVICE_ROUTES
+from web.console_plans import PLAN_ROUTES
+from web.console_policy import POLICY_ROUTES
 from web.console_residents import RESIDENT_ROUTES
 from web.console_view import PAGE_HEADERS
+from web.i18n import gettext as _
 from web.sessions import (
     LOGIN_FORM_COOKIE,
     AccessPolicy,
@@ -25,8 +30,39 @@ from web.sessions import (
     SignInService,
 )
 
-WRONG_CREDENTIALS = "Wrong username or password."
 CONSOLE_HOME = "/console/"
+# Each language named in itself, for the sign-in page's language links.
+LANGUAGE_NAMES = {
+    "is": "Íslenska",
+    "en": "English",
+    "sv": "Svenska",
+    "fi": "Suomi",
+    "pl": "Polski",
+}
+
+
+def browser_language(accept_language: str) -> str:
+    """The language the browser prefers most among the five (Icelandic when none fits)."""
+    ranked: list[tuple[float, int, str]] = []
+    for position, item in enumerate(accept_language.split(",")):
+        tag, _sep, params = item.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        primary = tag.strip().replace("_", "-").split("-", 1)[0].lower()
+        if primary in i18n.LANGUAGES and quality > 0:
+            ranked.append((-quality, position, primary))
+    return min(ranked)[2] if ranked else i18n.DEFAULT_LANGUAGE
+
+
+def _sign_in_language(request: Request[Any, Any, Any], chosen: object = None) -> str:
+    """The sign-in page's language: the one picked on the page, else the browser's."""
+    if isinstance(chosen, str) and chosen in i18n.LANGUAGES:
+        return i18n.use_language(chosen)
+    return i18n.use_language(browser_language(request.headers.get("accept-language", "")))
 
 
 def _next_page(value: object) -> str:
@@ -54,6 +90,8 @@ def _login_page(
             "next_page": next_page,
             "username": username,
             "error": error,
+            "lang": i18n.current_language(),
+            "languages": LANGUAGE_NAMES,
         },
         status_code=status_code,
         headers={**PAGE_HEADERS, **(headers or {})},
@@ -73,6 +111,7 @@ def _login_page(
 async def login_form(request: Request[Any, Any, Any]) -> Template:
     """The sign-in page (signing in again replaces the browser's session)."""
     access = staff_access_of(request)
+    _sign_in_language(request, request.query_params.get("lang"))
     return _login_page(access.policy, next_page=_next_page(request.query_params.get("next")))
 
 
@@ -82,6 +121,7 @@ async def login(request: Request[Any, Any, Any]) -> Template | Redirect:
     access = staff_access_of(request)
     policy = access.policy
     form = await request.form()
+    _sign_in_language(request, form.get("lang"))
     next_page = _next_page(form.get("next"))
     username = str(form.get("username", ""))
     form_token = str(form.get("form_token", ""))
@@ -91,7 +131,7 @@ async def login(request: Request[Any, Any, Any]) -> Template | Redirect:
             policy,
             next_page=next_page,
             username=username,
-            error="The sign-in page had expired. Please try again.",
+            error=_("The sign-in page had expired. Please try again."),
             status_code=403,
         )
     result = await SignInService(access.sessions(), policy).sign_in(
@@ -107,13 +147,18 @@ async def login(request: Request[Any, Any, Any]) -> Template | Redirect:
             policy,
             next_page=next_page,
             username=username,
-            error=f"Too many failed sign-ins. Wait {minutes} minutes and try again, "
-            "or ask a coordinator for help.",
+            error=_(
+                "Too many failed sign-ins. Wait %(minutes)s minutes and try again, "
+                "or ask a coordinator for help.",
+                minutes=minutes,
+            ),
             status_code=429,
             headers={"Retry-After": str(int(policy.lockout_window.total_seconds()))},
         )
     if result.session_id is None:
-        return _login_page(policy, next_page=next_page, username=username, error=WRONG_CREDENTIALS)
+        return _login_page(
+            policy, next_page=next_page, username=username, error=_("Wrong username or password.")
+        )
     response = Redirect(next_page, status_code=HTTP_303_SEE_OTHER, headers=PAGE_HEADERS)
     # No max-age: the browser forgets the cookie when it closes; the server ends it anyway.
     response.set_cookie(
@@ -164,6 +209,9 @@ CONSOLE_ROUTES: list[ControllerRouterHandler] = [
     logout,
     *ALERT_ROUTES,
     *RESIDENT_ROUTES,
+    *PLAN_ROUTES,
+    *ACCESS_ROUTES,
+    *POLICY_ROUTES,
     *DEVICE_ROUTES,
     *CALL_ROUTES,
 ]

@@ -10,12 +10,20 @@ import sys
 from pathlib import Path
 
 import pyotp
+import pytest
 from sqlmodel import select
 
 import care
 from tests.web.conftest import PASSWORD, Console, sign_in
 
 WRONG = "Wrong username or password."
+
+
+@pytest.fixture(autouse=True)
+def in_english(request: pytest.FixtureRequest) -> None:
+    """The sign-in page speaks the browser's language; these browsers ask for English."""
+    if "console" in request.fixturenames:
+        request.getfixturevalue("console").client.headers["Accept-Language"] = "en"
 
 
 def _without_tokens(page: str) -> str:
