@@ -7,7 +7,7 @@ append-only access log. Also owns the storage primitives every domain shares (UT
 timestamps, id types) and secret hashing (argon2).
 """
 
-from care.access_log import access_log_of, log_access, resident_team_ids
+from care.access_log import access_log_of, log_access, resident_team_ids, residents_of_teams
 from care.errors import CareError, DuplicateError, NotFoundError
 from care.models import (
     AccessLogEntry,
@@ -76,6 +76,7 @@ __all__ = [
     "log_access",
     "new_secret",
     "resident_team_ids",
+    "residents_of_teams",
     "revoke_api_token",
     "staff_for_token",
     "team_ids_of",

@@ -58,3 +58,15 @@ async def resident_team_ids(session: AsyncSession, resident_id: int) -> set[int]
         select(ResidentTeam.team_id).where(ResidentTeam.resident_id == resident_id)
     )
     return set(rows.all())
+
+
+async def residents_of_teams(
+    session: AsyncSession, team_ids: frozenset[int] | set[int]
+) -> set[int]:
+    """The residents the given care teams look after."""
+    if not team_ids:
+        return set()
+    rows = await session.exec(
+        select(ResidentTeam.resident_id).where(col(ResidentTeam.team_id).in_(sorted(team_ids)))
+    )
+    return set(rows.all())

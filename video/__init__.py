@@ -5,9 +5,19 @@ relay media (forwarded encoded, see ``video.passthrough``), room tokens and TURN
 credentials, call quality, the call queue and the device test. Never knows about alerts.
 """
 
-from video.calls import request_call, take_call, unanswered_calls, waiting_calls
+from video.calls import (
+    REMIND_BEFORE,
+    book_consultation,
+    is_ringing,
+    request_call,
+    take_call,
+    unanswered_calls,
+    waiting_calls,
+    waiting_room,
+)
 from video.device_test import DeviceTests
 from video.errors import (
+    BookingError,
     CallTakenError,
     NotParticipantError,
     RoomFullError,
@@ -40,6 +50,8 @@ MODELS = (Consultation, CallRequest)
 
 __all__ = [
     "MODELS",
+    "REMIND_BEFORE",
+    "BookingError",
     "CallRequest",
     "CallRequestStatus",
     "CallTakenError",
@@ -56,9 +68,11 @@ __all__ = [
     "VideoError",
     "VideoService",
     "VirtualParticipant",
+    "book_consultation",
     "consultation_of",
     "encode_audio_loop",
     "encode_video_loop",
+    "is_ringing",
     "participant_id",
     "record_invitation",
     "request_call",
@@ -68,4 +82,5 @@ __all__ = [
     "turn_credential",
     "unanswered_calls",
     "waiting_calls",
+    "waiting_room",
 ]

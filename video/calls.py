@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import and_, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from video.errors import CallTakenError
-from video.models import CallRequest, CallRequestStatus
+from video.errors import BookingError, CallTakenError
+from video.models import (
+    CallRequest,
+    CallRequestStatus,
+    Consultation,
+    ConsultationKind,
+    ConsultationStatus,
+)
 
 
 async def request_call(
@@ -83,4 +89,75 @@ async def unanswered_calls(
     if not ids:
         return []
     rows = await session.exec(select(CallRequest).where(col(CallRequest.id).in_(ids)))
+    return list(rows.all())
+
+
+# A booked call rings on the tablet from its time for this long.
+RING_FOR = timedelta(minutes=30)
+# The tablet reminds the resident this long before a booked call.
+REMIND_BEFORE = timedelta(minutes=10)
+BOOK_AHEAD_MAX = timedelta(days=180)
+
+
+async def book_consultation(
+    session: AsyncSession,
+    *,
+    resident_id: int,
+    team_id: int | None,
+    staff_id: int,
+    scheduled_at: datetime,
+    now: datetime,
+) -> Consultation:
+    """Book a video call with a resident at a time; BookingError says in words what is wrong."""
+    if scheduled_at.tzinfo is None:
+        raise BookingError("give the time with its time zone")
+    if scheduled_at < now - timedelta(minutes=1):
+        raise BookingError("the time has already passed")
+    if scheduled_at > now + BOOK_AHEAD_MAX:
+        raise BookingError("book at most 180 days ahead")
+    consultation = Consultation(
+        resident_id=resident_id,
+        team_id=team_id,
+        kind=ConsultationKind.SCHEDULED,
+        status=ConsultationStatus.BOOKED,
+        scheduled_at=scheduled_at,
+        created_by=staff_id,
+    )
+    session.add(consultation)
+    await session.flush()
+    return consultation
+
+
+def is_ringing(consultation: Consultation, now: datetime) -> bool:
+    """A booked call rings from its time until someone joins (or for RING_FOR at most)."""
+    at = consultation.scheduled_at
+    return (
+        consultation.status == ConsultationStatus.BOOKED
+        and at is not None
+        and at <= now <= at + RING_FOR
+    )
+
+
+async def waiting_room(
+    session: AsyncSession, resident_ids: set[int], now: datetime
+) -> list[Consultation]:
+    """Calls of these residents that want staff now: booked calls due (or starting within the
+    reminder time) and calls the resident is in, oldest first."""
+    rows = await session.exec(
+        select(Consultation)
+        .where(
+            col(Consultation.resident_id).in_(sorted(resident_ids)),
+            or_(
+                and_(
+                    col(Consultation.status) == ConsultationStatus.BOOKED,
+                    col(Consultation.scheduled_at) <= now + REMIND_BEFORE,
+                    col(Consultation.scheduled_at) >= now - RING_FOR,
+                ),
+                col(Consultation.status).in_(
+                    [ConsultationStatus.WAITING, ConsultationStatus.ACTIVE]
+                ),
+            ),
+        )
+        .order_by(col(Consultation.scheduled_at), col(Consultation.id))
+    )
     return list(rows.all())

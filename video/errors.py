@@ -25,3 +25,7 @@ class NotParticipantError(VideoError):
 
 class RoomFullError(VideoError):
     """The room has as many participants as it may hold."""
+
+
+class BookingError(VideoError):
+    """A consultation cannot be booked as asked (the reason in words)."""

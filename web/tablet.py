@@ -180,6 +180,15 @@ async def _appointments(
     ]
 
 
+def _starting_soon(appointments: list[dict[str, Any]], now: datetime) -> dict[str, Any] | None:
+    """The booked call that starts within the reminder time, for a reminder on the screen."""
+    for appointment in appointments:
+        at = datetime.fromisoformat(appointment["at"])
+        if now < at <= now + video.REMIND_BEFORE:
+            return appointment
+    return None
+
+
 async def _incoming_call(session: AsyncSession, resident: care.Resident) -> dict[str, Any] | None:
     """A video call the care team has opened for the resident, if one is ringing now.
 
@@ -188,18 +197,32 @@ async def _incoming_call(session: AsyncSession, resident: care.Resident) -> dict
     """
     assert resident.id is not None
     resident_id = resident.id
-    row = (
+    rows = (
         await session.exec(
             select(video.Consultation)
             .where(
                 col(video.Consultation.resident_id) == resident_id,
                 col(video.Consultation.status).in_(
-                    [video.ConsultationStatus.WAITING, video.ConsultationStatus.ACTIVE]
+                    [
+                        video.ConsultationStatus.WAITING,
+                        video.ConsultationStatus.ACTIVE,
+                        video.ConsultationStatus.BOOKED,
+                    ]
                 ),
             )
             .order_by(col(video.Consultation.id).desc())
         )
-    ).first()
+    ).all()
+    now = care.utcnow()
+    # A booked call rings from its time; one the team opened rings at once.
+    row = next(
+        (
+            c
+            for c in rows
+            if c.status != video.ConsultationStatus.BOOKED or video.is_ringing(c, now)
+        ),
+        None,
+    )
     if row is None:
         return None
     own_team = row.team_id is not None and row.team_id in await care.resident_team_ids(
@@ -284,6 +307,7 @@ class TabletController(Controller):
             "prompts": await checkin_desk.service.open_prompts(resident_id),
             "appointments": appointments,
             "incoming_call": incoming,
+            "starting_soon": _starting_soon(appointments, now),
             "call_requested": call_requested,
             "server_time": now.isoformat(),
         }
@@ -361,6 +385,7 @@ def page_strings() -> dict[str, str]:
         "call_requested": i18n.translate("Your care team will call you soon."),
         "answer_prompt": i18n.translate("Answer"),
         "auto_answer": i18n.translate("The call is answered by itself in %(seconds)s seconds."),
+        "starting_soon": i18n.translate("Your video call with the care team starts soon: %(when)s"),
         "call_good": i18n.translate("Connection good"),
         "call_weak": i18n.translate("Connection weak"),
         "call_ended": i18n.translate("The call has ended."),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from datetime import datetime
 from typing import Any
 
 from litestar import Controller, Request, WebSocket, get, post, websocket
@@ -46,6 +47,13 @@ class NewConsultation(BaseModel):
     resident_id: int
 
 
+class Booking(BaseModel):
+    """A video call booked with a resident at a time."""
+
+    resident_id: int
+    scheduled_at: datetime = Field(examples=["2026-11-24T10:30:00+00:00"])
+
+
 class Invitation(BaseModel):
     """A staff member (a specialist, say) to add to a consultation."""
 
@@ -56,6 +64,20 @@ class DeviceTestOffer(BaseModel):
     """The page's offer for the echo test."""
 
     sdp: str = Field(max_length=_MAX_MESSAGE)
+
+
+def _consultation_json(consultation: video.Consultation) -> dict[str, Any]:
+    """A consultation as the API shows it."""
+    return {
+        "id": consultation.id,
+        "resident_id": consultation.resident_id,
+        "kind": consultation.kind,
+        "status": consultation.status,
+        "scheduled_at": consultation.scheduled_at.isoformat()
+        if consultation.scheduled_at
+        else None,
+        "participants": [entry.get("who") for entry in consultation.participants],
+    }
 
 
 async def _consultation(session: AsyncSession, consultation_id: int) -> video.Consultation:
@@ -88,6 +110,38 @@ class VideoController(Controller):
             session.add(consultation)
             await session.commit()
             return {"id": consultation.id, "resident_id": data.resident_id}
+
+    @post("/consultations/book", status_code=201)
+    async def book(
+        self, request: Request[Any, Any, Any], sessions: Sessions, data: JSONBody[Booking]
+    ) -> dict[str, Any]:
+        """Book a call with a resident of the caller's teams; the tablet reminds the resident
+        ten minutes before and rings at the time."""
+        identity = await identify(request, sessions)
+        async with sessions() as session, session.begin():
+            await visible_resident(session, identity, data.resident_id, action="video.book")
+            teams = await care.resident_team_ids(session, data.resident_id) & identity.team_ids
+            try:
+                booked = await video.book_consultation(
+                    session,
+                    resident_id=data.resident_id,
+                    team_id=min(teams) if teams else None,
+                    staff_id=identity.staff_id,
+                    scheduled_at=data.scheduled_at,
+                    now=care.utcnow(),
+                )
+            except video.BookingError as err:
+                raise ClientException(str(err)) from err
+            return _consultation_json(booked)
+
+    @get("/waiting-room")
+    async def waiting(self, request: Request[Any, Any, Any], sessions: Sessions) -> dict[str, Any]:
+        """Calls of the caller's teams' residents that want staff now, oldest first."""
+        identity = await identify(request, sessions)
+        async with sessions() as session:
+            residents = await care.residents_of_teams(session, identity.team_ids)
+            found = await video.waiting_room(session, residents, care.utcnow())
+        return {"calls": [_consultation_json(c) for c in found]}
 
     @post("/consultations/{consultation_id:int}/token", status_code=200)
     async def staff_token(

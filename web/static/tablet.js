@@ -210,6 +210,9 @@
     tick();
     renderPrompt(home.prompts.filter(function (p) { return answered().indexOf(p.prompt_id) < 0; })[0]);
     renderAppointments(home.appointments);
+    var soon = home.starting_soon;
+    $("starting-soon").hidden = !soon;
+    $("starting-soon").textContent = soon ? T.starting_soon.replace("%(when)s", soon.when) : "";
     $("call-status").hidden = !home.call_requested;
     $("call-status").textContent = home.call_requested ? T.call_requested : "";
     var call = home.incoming_call;

@@ -1,0 +1,114 @@
+"""The console's waiting room: booked video calls that are due, and calls a resident is in,
+for the caller's teams; and booking a call with a resident at a time."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from litestar import Request, get, post
+from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import Redirect, Template
+from litestar.types import ControllerRouterHandler
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+import care
+import video
+from web import i18n
+from web.auth import visible_resident
+from web.console_view import back_to, console_page, refuse_technician, viewer_of
+
+Sessions = NamedDependency[async_sessionmaker[AsyncSession]]
+Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+
+async def _page(
+    request: Request[Any, Any, Any],
+    sessions: async_sessionmaker[AsyncSession],
+    problem: str = "",
+    status_code: int = 200,
+) -> Template:
+    """The waiting room with the booking form (and what was wrong with the last booking)."""
+    viewer = await viewer_of(request, sessions)
+    refuse_technician(viewer, "waiting room")
+    now = care.utcnow()
+    async with sessions() as session:
+        resident_ids = await care.residents_of_teams(session, viewer.identity.team_ids)
+        calls = await video.waiting_room(session, resident_ids, now)
+        residents = (
+            await session.exec(
+                select(care.Resident)
+                .where(col(care.Resident.id).in_(sorted(resident_ids)))
+                .order_by(col(care.Resident.full_name))
+            )
+        ).all()
+    names = {r.id: r.full_name for r in residents}
+    rows = [
+        {
+            "id": call.id,
+            "resident": names.get(call.resident_id, ""),
+            "at": call.scheduled_at,
+            "in_call": any(
+                str(e.get("who", "")).startswith("resident:") and not e.get("left_at")
+                for e in call.participants
+            ),
+            "due": call.scheduled_at is None or call.scheduled_at <= now,
+        }
+        for call in calls
+    ]
+    return console_page(
+        request,
+        viewer,
+        "console_waiting.html",
+        section="waiting",
+        calls=rows,
+        residents=residents,
+        problem=problem,
+        status_code=status_code,
+    )
+
+
+@get("/console/waiting-room", include_in_schema=False)
+async def waiting_room(request: Request[Any, Any, Any], sessions: Sessions) -> Template:
+    """Who is waiting for a video call now, and the booking form."""
+    return await _page(request, sessions)
+
+
+@post("/console/waiting-room/book", include_in_schema=False, status_code=303)
+async def book(
+    request: Request[Any, Any, Any], sessions: Sessions, data: Form
+) -> Template | Redirect:
+    """Book a call at a local date and time (the staff member's time zone)."""
+    viewer = await viewer_of(request, sessions)
+    refuse_technician(viewer, "waiting room")
+    try:
+        resident_id = int(data.get("resident_id", ""))
+        local = datetime.fromisoformat(f"{data.get('date', '')}T{data.get('time', '')}")
+    except ValueError:
+        problem = i18n.translate("Choose a resident, a date and a time.")
+        return await _page(request, sessions, problem, status_code=400)
+    at = local.replace(tzinfo=ZoneInfo(viewer.time_zone))
+    async with sessions() as session, session.begin():
+        await visible_resident(session, viewer.identity, resident_id, action="video.book")
+        teams = await care.resident_team_ids(session, resident_id) & viewer.identity.team_ids
+        try:
+            await video.book_consultation(
+                session,
+                resident_id=resident_id,
+                team_id=min(teams) if teams else None,
+                staff_id=viewer.identity.staff_id,
+                scheduled_at=at,
+                now=care.utcnow(),
+            )
+        except video.BookingError:
+            problem = i18n.translate("That time has passed or is too far ahead.")
+            return await _page(request, sessions, problem, status_code=400)
+    return back_to("/console/waiting-room")
+
+
+WAITING_ROUTES: list[ControllerRouterHandler] = [waiting_room, book]
