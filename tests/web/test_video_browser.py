@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,13 @@ from tests.web.console_world import build_world, sign_in
 
 pytestmark = pytest.mark.slow
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# The README's screenshots are taken again only when asked (VAKI_SCREENSHOTS=1); otherwise
+# a run writes them to a temporary folder, so the tests never change the tree.
+SCREENSHOTS = (
+    Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+    if os.environ.get("VAKI_SCREENSHOTS") == "1"
+    else Path(tempfile.mkdtemp(prefix="vaki-screenshots-"))
+)
 FRAMES_WAIT_S = 20
 
 
