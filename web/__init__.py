@@ -20,6 +20,7 @@ from web.checkins_api import CheckinsController
 from web.console import CONSOLE_ROUTES
 from web.console_api import ResidentsController
 from web.console_waiting import WAITING_ROUTES
+from web.device_test_pages import DEVICE_TEST_ROUTES
 from web.pages import index
 from web.policies_api import PoliciesController
 from web.resident_settings_api import ResidentSettingsController
@@ -37,6 +38,7 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     ResidentsController,
     *CONSOLE_ROUTES,
     *WAITING_ROUTES,
+    *DEVICE_TEST_ROUTES,
     *TABLET_ROUTES,
     *VIDEO_ROUTES,
     create_static_files_router(path="/static", directories=[STATIC_DIR]),

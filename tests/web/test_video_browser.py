@@ -186,3 +186,48 @@ async def test_a_nurse_calls_the_tablet_both_see_each_other_and_the_call_is_reco
             await context.close()
     finally:
         await asyncio.to_thread(server.stop)
+
+
+async def test_the_device_test_says_what_works_on_the_console_and_the_tablet(
+    browser: Browser,
+    sessions: async_sessionmaker[AsyncSession],
+    sqlite_url: str,
+    tmp_path: Path,
+) -> None:
+    world = await build_world(sessions)
+    async with sessions() as session:
+        tablet_device = await devices.provision_device(
+            session, kind=devices.DeviceKind.TABLET, resident_id=world.sigridur
+        )
+        await session.commit()
+    tablet_key = devices.tablet_key(tablet_device.device.id, tablet_device.secret)
+    server = serve(sqlite_url, tmp_path)
+    await asyncio.to_thread(server.start)
+    base = server.url
+    errors: list[str] = []
+    try:
+        console_context = await browser.new_context(viewport={"width": 1280, "height": 900})
+        nurse = await console_context.new_page()
+        nurse.on("pageerror", lambda error: errors.append(f"console: {error}"))
+        await sign_in(nurse, base, "helga", "/console/device-test")
+        tablet_context = await browser.new_context(viewport={"width": 1280, "height": 800})
+        tablet = await tablet_context.new_page()
+        tablet.on("pageerror", lambda error: errors.append(f"tablet: {error}"))
+        await tablet.goto(f"{base}/tablet/#key={tablet_key}")
+        await expect(tablet.locator("#screen-home")).to_be_visible(timeout=15_000)
+        await tablet.goto(f"{base}/tablet/device-test")
+        for page in (nurse, tablet):
+            await page.click("#device-test-start")
+            await expect(page.locator("#device-test[data-done='true']")).to_be_attached(
+                timeout=30_000
+            )
+            found = await page.eval_on_selector_all(
+                "#device-test-results li",
+                "items => items.map(i => [i.dataset.item, i.dataset.ok])",
+            )
+            # Chromium's fake camera and microphone: everything works, said in words.
+            assert found == [["connection", "true"], ["camera", "true"], ["microphone", "true"]]
+            assert await serious_violations(page) == []
+        assert errors == []
+    finally:
+        await asyncio.to_thread(server.stop)
