@@ -25,7 +25,13 @@ from care.models import (
     TeamMembership,
 )
 from care.registry import add_staff_user, ensure_organisation, get_resident
-from care.secrets import hash_machine_secret, hash_secret, new_secret, verify_secret
+from care.secrets import (
+    hash_machine_secret,
+    hash_secret,
+    new_secret,
+    verify_machine_secret,
+    verify_secret,
+)
 from care.storage import BigIntId, UTCDateTime, utcnow
 from care.tokens import create_api_token, revoke_api_token, staff_for_token, team_ids_of
 from care.totp import accept_totp, enrol_totp
@@ -81,5 +87,6 @@ __all__ = [
     "staff_for_token",
     "team_ids_of",
     "utcnow",
+    "verify_machine_secret",
     "verify_secret",
 ]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
+from collections import OrderedDict
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -31,6 +34,29 @@ def verify_secret(secret_hash: str, secret: str) -> bool:
         return _password_hasher.verify(secret_hash, secret)
     except (VerificationError, InvalidHashError):
         return False
+
+
+# Machine secrets already verified: stored hash → SHA-256 of the secret that matched it. A
+# tablet polling every few seconds, or an integration calling the API, then costs a hash
+# lookup instead of an argon2 run on the event loop each time. A new secret has a new hash,
+# so resetting one forgets the old; revocation is checked on the row by the caller.
+_verified: OrderedDict[str, bytes] = OrderedDict()
+_VERIFIED_MAX = 65_536
+
+
+def verify_machine_secret(secret_hash: str, secret: str) -> bool:
+    """``verify_secret`` for machine secrets (device keys, API tokens), remembering matches."""
+    digest = hashlib.sha256(secret.encode()).digest()
+    known = _verified.get(secret_hash)
+    if known is not None and hmac.compare_digest(known, digest):
+        _verified.move_to_end(secret_hash)
+        return True
+    if not verify_secret(secret_hash, secret):
+        return False
+    _verified[secret_hash] = digest
+    if len(_verified) > _VERIFIED_MAX:
+        _verified.popitem(last=False)
+    return True
 
 
 def new_secret(nbytes: int = 24) -> str:

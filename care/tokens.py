@@ -9,7 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from care.errors import NotFoundError
 from care.models import ApiToken, StaffUser, TeamMembership
-from care.secrets import hash_machine_secret, verify_secret
+from care.secrets import hash_machine_secret, verify_machine_secret
 from care.storage import utcnow
 
 TOKEN_PREFIX = "vaki_"  # noqa: S105 (a marker, not a secret)
@@ -41,7 +41,7 @@ async def staff_for_token(session: AsyncSession, token: str) -> StaffUser | None
             select(ApiToken).where(ApiToken.prefix == prefix, col(ApiToken.revoked_at).is_(None))
         )
     ).first()
-    if row is None or not verify_secret(row.token_hash, secret):
+    if row is None or not verify_machine_secret(row.token_hash, secret):
         return None
     staff = await session.get(StaffUser, row.staff_id)
     return staff if staff is not None and staff.is_active else None

@@ -10,7 +10,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from care import get_resident, hash_machine_secret, new_secret, utcnow, verify_secret
+from care import get_resident, hash_machine_secret, new_secret, utcnow, verify_machine_secret
 from devices.errors import UnknownDeviceError
 from devices.models import EXPECTED_INTERVAL_S, Device, DeviceKind, Event
 from devices.mosquitto_auth import mosquitto_hash
@@ -149,4 +149,4 @@ async def authenticate_device(session: AsyncSession, key: str) -> Device | None:
     device = await session.get(Device, device_id)
     if device is None or device.revoked_at is not None or device.resident_id is None:
         return None
-    return device if verify_secret(device.secret_hash, secret) else None
+    return device if verify_machine_secret(device.secret_hash, secret) else None
