@@ -6,13 +6,12 @@ decrypts what arrives exactly as a browser would.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import os
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import http_ece  # type: ignore[import-untyped]
 import pytest
@@ -23,6 +22,7 @@ from py_vapid import Vapid  # type: ignore[import-untyped]
 from alerts.channels import OutgoingMessage, WebPushChannel, generate_vapid_keys
 from alerts.channels.push import push_topic
 from tests.conftest import free_port
+from tests.http_receiver import HttpReceiver, serving
 
 
 def b64url(data: bytes) -> str:
@@ -33,45 +33,6 @@ def b64url(data: bytes) -> str:
 def unb64url(text: str) -> bytes:
     """Inverse of b64url."""
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-@dataclass
-class Received:
-    """One HTTP request as the server saw it."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class HttpReceiver:
-    """A minimal HTTP/1.1 server: records each request and answers with `status`."""
-
-    status: int = 201
-    requests: list[Received] = field(default_factory=list)
-    port: int = 0
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Read one request, record it, answer and hang up."""
-        try:
-            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-            method, path, _version = head[0].split(" ", 2)
-            headers = {
-                name.strip().lower(): value.strip()
-                for name, value in (line.split(":", 1) for line in head[1:] if line)
-            }
-            body = await reader.readexactly(int(headers.get("content-length", "0")))
-            self.requests.append(Received(method, path, headers, body))
-            writer.write(
-                f"HTTP/1.1 {self.status} Status\r\nContent-Length: 0\r\n"
-                "Connection: close\r\n\r\n".encode()
-            )
-            await writer.drain()
-        finally:
-            writer.close()
-            await writer.wait_closed()
 
 
 @dataclass
@@ -106,10 +67,7 @@ class Browser:
 @pytest.fixture
 async def push_service() -> AsyncIterator[HttpReceiver]:
     """A stand-in push service on a free port."""
-    receiver = HttpReceiver()
-    server = await asyncio.start_server(receiver.handle, "127.0.0.1", 0)
-    receiver.port = server.sockets[0].getsockname()[1]
-    async with server:
+    async with serving(HttpReceiver(status=201)) as receiver:
         yield receiver
 
 

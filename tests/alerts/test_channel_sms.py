@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import pytest
 
 from alerts.channels import OutgoingMessage, SmsGatewayChannel
 from alerts.channels.sms import MAX_SEGMENTS, shorten_for_sms
 from tests.conftest import free_port
+from tests.http_receiver import HttpReceiver, serving
 
 MESSAGE = OutgoingMessage(
     channel="sms",
@@ -25,54 +26,10 @@ MESSAGE = OutgoingMessage(
 )
 
 
-@dataclass
-class Received:
-    """One HTTP request as the server saw it."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class HttpReceiver:
-    """A minimal HTTP/1.1 server: records each request and answers with `status`."""
-
-    status: int = 200
-    requests: list[Received] = field(default_factory=list)
-    port: int = 0
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Read one request, record it, answer and hang up."""
-        try:
-            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-            method, path, _version = head[0].split(" ", 2)
-            headers = {
-                name.strip().lower(): value.strip()
-                for name, value in (line.split(":", 1) for line in head[1:] if line)
-            }
-            body = await reader.readexactly(int(headers.get("content-length", "0")))
-            self.requests.append(Received(method, path, headers, body))
-            reply = b"{}" if self.status < 400 else b'{"error": "as configured"}'
-            writer.write(
-                f"HTTP/1.1 {self.status} Status\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(reply)}\r\nConnection: close\r\n\r\n".encode()
-                + reply
-            )
-            await writer.drain()
-        finally:
-            writer.close()
-            await writer.wait_closed()
-
-
 @pytest.fixture
 async def gateway() -> AsyncIterator[HttpReceiver]:
     """A stand-in SMS gateway on a free port."""
-    receiver = HttpReceiver()
-    server = await asyncio.start_server(receiver.handle, "127.0.0.1", 0)
-    receiver.port = server.sockets[0].getsockname()[1]
-    async with server:
+    async with serving(HttpReceiver(status=200, json=True)) as receiver:
         yield receiver
 
 
