@@ -161,6 +161,8 @@ class AlarmPipeline:
 
 # How long a recorded outcome may wait for its alert before the sweep raises it anyway.
 UNREPORTED_GRACE = timedelta(minutes=2)
+# Events from a resident's devices that the check-in pipeline acts on.
+RESIDENT_EVENTS = frozenset({"checkin_answer", "reminder_ack", "call_request"})
 # Publishes in flight at once while a slot goes out.
 SEND_CONCURRENCY = 500
 
@@ -199,6 +201,8 @@ class CheckinPipeline:
         self._call_timeout = call_timeout
         self._running = asyncio.Lock()
         self._reporting = asyncio.Lock()
+        # Resident events whose application failed, applied again at the next run.
+        self._retry: list[devices.CommittedEvent] = []
 
     @property
     def sessions(self) -> async_sessionmaker[AsyncSession]:
@@ -233,6 +237,7 @@ class CheckinPipeline:
 
     async def run_due(self) -> None:
         """Send due prompts and nudges, close passed windows, tell the team, set the wake."""
+        await self._apply_retries()
         async with self._running:
             for nudges in (False, True):
                 while batch := await self.service.claim_due(nudges=nudges):
@@ -365,28 +370,48 @@ class CheckinPipeline:
         )
 
     async def on_batch(self, batch: devices.IngestedBatch) -> None:
-        """Answers, reminder confirmations and call requests that came over MQTT."""
+        """Answers, reminder confirmations and call requests that came over MQTT.
+
+        Each event is applied on its own; one that fails (the database busy, say) is kept
+        and tried again before the next windows close, so a resident who answered is not
+        escalated as missed because of a passing error.
+        """
         for event in batch.events:
-            if event.resident_id is None:
-                continue
-            if event.type == "call_request":
-                await self.request_call(event.resident_id, source="device", reason="")
-                continue
-            if event.type not in ("checkin_answer", "reminder_ack"):
-                continue
-            answer = event.data.get("answer") if event.type == "checkin_answer" else "taken"
-            answers = event.data.get("answers")
-            try:
-                await self.answer(
-                    str(event.data.get("prompt_id", "")),
-                    answer if isinstance(answer, str) else None,
-                    answers if isinstance(answers, dict) else None,
-                    via="mqtt",
-                    resident_id=event.resident_id,
-                    at=_answered_at(event),
-                )
-            except alerts.PromptNotFoundError as err:
-                log.warning("answer from %s ignored: %s", event.device_id, err)
+            if event.resident_id is not None and event.type in RESIDENT_EVENTS:
+                await self._apply_or_keep(event)
+
+    async def _apply_or_keep(self, event: devices.CommittedEvent) -> None:
+        """Apply one resident event; keep it for a retry when that fails."""
+        try:
+            await self._apply(event)
+        except alerts.PromptNotFoundError as err:
+            log.warning("answer from %s ignored: %s", event.device_id, err)
+        except Exception:
+            log.exception("event %s from %s will be applied again", event.id, event.device_id)
+            self._retry.append(event)
+
+    async def _apply_retries(self) -> None:
+        """Apply again the events that failed earlier (oldest first)."""
+        waiting, self._retry = self._retry, []
+        for event in waiting:
+            await self._apply_or_keep(event)
+
+    async def _apply(self, event: devices.CommittedEvent) -> None:
+        """A call request joins the queue; an answer or a confirmation answers its prompt."""
+        assert event.resident_id is not None
+        if event.type == "call_request":
+            await self.request_call(event.resident_id, source="device", reason="")
+            return
+        answer = event.data.get("answer") if event.type == "checkin_answer" else "taken"
+        answers = event.data.get("answers")
+        await self.answer(
+            str(event.data.get("prompt_id", "")),
+            answer if isinstance(answer, str) else None,
+            answers if isinstance(answers, dict) else None,
+            via="mqtt",
+            resident_id=event.resident_id,
+            at=_answered_at(event),
+        )
 
 
 def _answered_at(event: devices.CommittedEvent) -> datetime:
