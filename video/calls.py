@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+import care
 from video.errors import BookingError, CallTakenError
 from video.models import (
     CallRequest,
@@ -103,21 +104,23 @@ async def book_consultation(
     session: AsyncSession,
     *,
     resident_id: int,
-    team_id: int | None,
     staff_id: int,
+    staff_team_ids: frozenset[int],
     scheduled_at: datetime,
     now: datetime,
 ) -> Consultation:
-    """Book a video call with a resident at a time; BookingError says in words what is wrong."""
+    """Book a video call with a resident at a time, for the booking staff member's team that
+    looks after the resident; BookingError says in words what is wrong."""
     if scheduled_at.tzinfo is None:
         raise BookingError("give the time with its time zone")
     if scheduled_at < now - timedelta(minutes=1):
         raise BookingError("the time has already passed")
     if scheduled_at > now + BOOK_AHEAD_MAX:
         raise BookingError("book at most 180 days ahead")
+    teams = await care.resident_team_ids(session, resident_id) & staff_team_ids
     consultation = Consultation(
         resident_id=resident_id,
-        team_id=team_id,
+        team_id=min(teams) if teams else None,
         kind=ConsultationKind.SCHEDULED,
         status=ConsultationStatus.BOOKED,
         scheduled_at=scheduled_at,

@@ -95,13 +95,12 @@ async def book(
     at = local.replace(tzinfo=ZoneInfo(viewer.time_zone))
     async with sessions() as session, session.begin():
         await visible_resident(session, viewer.identity, resident_id, action="video.book")
-        teams = await care.resident_team_ids(session, resident_id) & viewer.identity.team_ids
         try:
             await video.book_consultation(
                 session,
                 resident_id=resident_id,
-                team_id=min(teams) if teams else None,
                 staff_id=viewer.identity.staff_id,
+                staff_team_ids=viewer.identity.team_ids,
                 scheduled_at=at,
                 now=care.utcnow(),
             )

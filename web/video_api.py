@@ -120,13 +120,12 @@ class VideoController(Controller):
         identity = await identify(request, sessions)
         async with sessions() as session, session.begin():
             await visible_resident(session, identity, data.resident_id, action="video.book")
-            teams = await care.resident_team_ids(session, data.resident_id) & identity.team_ids
             try:
                 booked = await video.book_consultation(
                     session,
                     resident_id=data.resident_id,
-                    team_id=min(teams) if teams else None,
                     staff_id=identity.staff_id,
+                    staff_team_ids=identity.team_ids,
                     scheduled_at=data.scheduled_at,
                     now=care.utcnow(),
                 )
