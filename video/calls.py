@@ -117,10 +117,9 @@ async def book_consultation(
         raise BookingError("the time has already passed")
     if scheduled_at > now + BOOK_AHEAD_MAX:
         raise BookingError("book at most 180 days ahead")
-    teams = await care.resident_team_ids(session, resident_id) & staff_team_ids
     consultation = Consultation(
         resident_id=resident_id,
-        team_id=min(teams) if teams else None,
+        team_id=await _calling_team(session, resident_id, staff_team_ids),
         kind=ConsultationKind.SCHEDULED,
         status=ConsultationStatus.BOOKED,
         scheduled_at=scheduled_at,
@@ -129,6 +128,30 @@ async def book_consultation(
     session.add(consultation)
     await session.flush()
     return consultation
+
+
+async def start_consultation(
+    session: AsyncSession, *, resident_id: int, staff_id: int, staff_team_ids: frozenset[int]
+) -> Consultation:
+    """An on-demand call with a resident, ringing on the tablet now."""
+    consultation = Consultation(
+        resident_id=resident_id,
+        team_id=await _calling_team(session, resident_id, staff_team_ids),
+        kind=ConsultationKind.ON_DEMAND,
+        status=ConsultationStatus.WAITING,
+        created_by=staff_id,
+    )
+    session.add(consultation)
+    await session.flush()
+    return consultation
+
+
+async def _calling_team(
+    session: AsyncSession, resident_id: int, staff_team_ids: frozenset[int]
+) -> int | None:
+    """The staff member's team that looks after the resident (the first, when several)."""
+    shared = await care.resident_team_ids(session, resident_id) & staff_team_ids
+    return min(shared) if shared else None
 
 
 def is_ringing(consultation: Consultation, now: datetime) -> bool:

@@ -81,17 +81,12 @@ async def start_call(
     refuse_technician(viewer, f"resident {resident_id}")
     async with sessions() as session:
         await visible_resident(session, viewer.identity, resident_id, action="video.start")
-        shared = sorted(
-            await care.resident_team_ids(session, resident_id) & viewer.identity.team_ids
-        )
-        consultation = video.Consultation(
+        consultation = await video.start_consultation(
+            session,
             resident_id=resident_id,
-            team_id=shared[0] if shared else None,
-            kind=video.ConsultationKind.ON_DEMAND,
-            status=video.ConsultationStatus.WAITING,
-            created_by=viewer.identity.staff_id,
+            staff_id=viewer.identity.staff_id,
+            staff_team_ids=viewer.identity.team_ids,
         )
-        session.add(consultation)
         await session.commit()
         consultation_id = consultation.id
     return Redirect(

@@ -101,13 +101,12 @@ class VideoController(Controller):
         identity = await identify(request, sessions)
         async with sessions() as session:
             await visible_resident(session, identity, data.resident_id, action="video.start")
-            consultation = video.Consultation(
+            consultation = await video.start_consultation(
+                session,
                 resident_id=data.resident_id,
-                kind=video.ConsultationKind.ON_DEMAND,
-                status=video.ConsultationStatus.WAITING,
-                created_by=identity.staff_id,
+                staff_id=identity.staff_id,
+                staff_team_ids=identity.team_ids,
             )
-            session.add(consultation)
             await session.commit()
             return {"id": consultation.id, "resident_id": data.resident_id}
 
