@@ -301,6 +301,29 @@ def mailbox() -> Iterator[tuple[Mailbox, int]]:
 VAKI = str(Path(sys.executable).parent / "vaki")
 
 
+def vaki_env(
+    tmp_path: Path,
+    *,
+    database_url: str | None = None,
+    mqtt_url: str | None = None,
+    **settings: str,
+) -> dict[str, str]:
+    """The environment of a ``vaki`` subprocess: none of the caller's VAKI_ variables, its own
+    data directory and MQTT client id, the embedded broker unless ``mqtt_url`` is given, and
+    ``settings`` by name (``checkin_sweep_s="1"`` → ``VAKI_CHECKIN_SWEEP_S=1``)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VAKI_")}
+    env["VAKI_DATA_DIR"] = str(tmp_path / "data")
+    env["VAKI_MQTT_CLIENT_ID"] = f"vaki-test-{uuid.uuid4().hex[:8]}"
+    if database_url is not None:
+        env["VAKI_DATABASE_URL"] = database_url
+    if mqtt_url is not None:
+        env["VAKI_MQTT_URL"] = mqtt_url
+    else:
+        env["VAKI_MQTT_EMBEDDED_PORT"] = "0"
+    env.update({f"VAKI_{name.upper()}": value for name, value in settings.items()})
+    return env
+
+
 class ServedVaki:
     """``vaki serve`` in a subprocess; can be killed with SIGKILL and started again."""
 
@@ -376,14 +399,7 @@ async def browser() -> AsyncIterator[Browser]:
 @pytest.fixture
 def served_vaki(tmp_path: Path) -> Iterator[ServedVaki]:
     """``vaki serve`` on the embedded defaults (SQLite, embedded broker) in a subprocess."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VAKI_")}
-    env.update(
-        {
-            "VAKI_DATA_DIR": str(tmp_path / "data"),
-            "VAKI_MQTT_EMBEDDED_PORT": "0",
-            "VAKI_MQTT_CLIENT_ID": f"vaki-test-{uuid.uuid4().hex[:8]}",
-        }
-    )
+    env = vaki_env(tmp_path)
     server = ServedVaki(tmp_path, env)
     server.start()
     try:

@@ -7,7 +7,6 @@ import asyncio
 import email
 import email.policy
 import json
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 import alerts
 import care
 import devices
-from tests.conftest import Mailbox, MqttProbe, ServedVaki
+from tests.conftest import Mailbox, MqttProbe, ServedVaki, vaki_env
 
 TIER_TIMEOUT_S = 3
 
@@ -158,20 +157,16 @@ def served(
     tmp_path: Path, sqlite_url: str, mosquitto: tuple[str, int], mailbox: tuple[Mailbox, int]
 ) -> Iterator[ServedVaki]:
     host, port = mosquitto
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VAKI_")}
-    env.update(
-        {
-            "VAKI_DATABASE_URL": sqlite_url,
-            "VAKI_DATA_DIR": str(tmp_path / "data"),
-            "VAKI_MQTT_URL": f"mqtt://{host}:{port}",
-            "VAKI_MQTT_CLIENT_ID": f"vaki-test-{uuid.uuid4().hex[:8]}",
-            "VAKI_MQTT_SESSION_EXPIRY_S": "60",
-            "VAKI_SMTP_HOST": "127.0.0.1",
-            "VAKI_SMTP_PORT": str(mailbox[1]),
-            "VAKI_SMTP_STARTTLS": "false",
-            "VAKI_ESCALATION_SWEEP_S": "0.25",
-            "VAKI_PUBLIC_URL": "https://vaki.example",
-        }
+    env = vaki_env(
+        tmp_path,
+        database_url=sqlite_url,
+        mqtt_url=f"mqtt://{host}:{port}",
+        mqtt_session_expiry_s="60",
+        smtp_host="127.0.0.1",
+        smtp_port=str(mailbox[1]),
+        smtp_starttls="false",
+        escalation_sweep_s="0.25",
+        public_url="https://vaki.example",
     )
     server = ServedVaki(tmp_path, env)
     yield server

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 import devices
 from devices.virtual_device import VirtualDevice
-from tests.conftest import PrivateMosquitto, ServedVaki
+from tests.conftest import PrivateMosquitto, ServedVaki, vaki_env
 
 FAST: dict[str, Any] = {
     "resend_first_s": 0.5,
@@ -45,14 +43,10 @@ async def test_every_reading_is_stored_once_through_a_server_kill(
             session, kind=devices.DeviceKind.ACTIVITY_TRACKER, resident_id=None
         )
         await session.commit()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VAKI_")}
-    env.update(
-        {
-            "VAKI_DATABASE_URL": sqlite_url,
-            "VAKI_DATA_DIR": str(tmp_path / "data"),
-            "VAKI_MQTT_URL": f"mqtt://127.0.0.1:{private_mosquitto.port}",
-            "VAKI_MQTT_CLIENT_ID": f"vaki-test-{uuid.uuid4().hex[:8]}",
-        }
+    env = vaki_env(
+        tmp_path,
+        database_url=sqlite_url,
+        mqtt_url=f"mqtt://127.0.0.1:{private_mosquitto.port}",
     )
     server = ServedVaki(tmp_path, env)
     await asyncio.to_thread(server.start)

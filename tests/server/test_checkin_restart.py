@@ -4,8 +4,6 @@ prompt: the real service, a real broker, a tablet written from docs/mqtt.md alon
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ import alerts
 import care
 import devices
 from devices.virtual_device import VirtualDevice
-from tests.conftest import PrivateMosquitto, ServedVaki
+from tests.conftest import PrivateMosquitto, ServedVaki, vaki_env
 
 
 @pytest.fixture
@@ -73,15 +71,11 @@ async def test_a_restart_mid_window_neither_loses_nor_duplicates_a_prompt(
             )
         )
         await session.commit()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VAKI_")}
-    env.update(
-        {
-            "VAKI_DATABASE_URL": sqlite_url,
-            "VAKI_DATA_DIR": str(tmp_path / "data"),
-            "VAKI_MQTT_URL": f"mqtt://127.0.0.1:{private_mosquitto.port}",
-            "VAKI_MQTT_CLIENT_ID": f"vaki-test-{uuid.uuid4().hex[:8]}",
-            "VAKI_CHECKIN_SWEEP_S": "1",
-        }
+    env = vaki_env(
+        tmp_path,
+        database_url=sqlite_url,
+        mqtt_url=f"mqtt://127.0.0.1:{private_mosquitto.port}",
+        checkin_sweep_s="1",
     )
     server = ServedVaki(tmp_path, env)
     tablet = VirtualDevice(

@@ -4,7 +4,6 @@ running service against it."""
 
 from __future__ import annotations
 
-import os
 import random
 import uuid
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ import alerts
 import care
 import devices
 import video
-from tests.conftest import ServedVaki
+from tests.conftest import ServedVaki, vaki_env
 
 PASSWORD = "correct horse 1"
 
@@ -264,16 +263,12 @@ async def add_history(sessions: async_sessionmaker[AsyncSession], world: Console
 
 def serve(tmp_path: Path, database_url: str, mosquitto: tuple[str, int]) -> ServedVaki:
     """``vaki serve`` on the test's database and the shared Mosquitto."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VAKI_")}
     host, port = mosquitto
-    env.update(
-        {
-            "VAKI_DATABASE_URL": database_url,
-            "VAKI_DATA_DIR": str(tmp_path / "data"),
-            "VAKI_MQTT_URL": f"mqtt://{host}:{port}",
-            "VAKI_MQTT_CLIENT_ID": f"vaki-test-{uuid.uuid4().hex[:8]}",
-            "VAKI_ESCALATION_SWEEP_S": "1",
-        }
+    env = vaki_env(
+        tmp_path,
+        database_url=database_url,
+        mqtt_url=f"mqtt://{host}:{port}",
+        escalation_sweep_s="1",
     )
     return ServedVaki(tmp_path, env)
 

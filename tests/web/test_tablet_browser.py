@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ import alerts
 import care
 import devices
 import video
-from tests.conftest import ServedVaki
+from tests.conftest import ServedVaki, vaki_env
 
 PASSWORD = "correct horse 1"
 # The README's screenshots are taken again only when asked (VAKI_SCREENSHOTS=1); otherwise
@@ -174,16 +173,7 @@ async def help_events(sessions: async_sessionmaker[AsyncSession]) -> list[device
 
 
 def serve(sqlite_url: str, tmp_path: Path) -> ServedVaki:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VAKI_")}
-    env.update(
-        {
-            "VAKI_DATABASE_URL": sqlite_url,
-            "VAKI_DATA_DIR": str(tmp_path / "data"),
-            "VAKI_MQTT_EMBEDDED_PORT": "0",
-            "VAKI_MQTT_CLIENT_ID": f"vaki-test-{uuid.uuid4().hex[:8]}",
-            "VAKI_CHECKIN_SWEEP_S": "1",
-        }
-    )
+    env = vaki_env(tmp_path, database_url=sqlite_url, checkin_sweep_s="1")
     return ServedVaki(tmp_path, env)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 import devices
 import video
-from tests.conftest import ServedVaki
+from tests.conftest import ServedVaki, vaki_env
 from tests.web.console_world import build_world, sign_in
 
 pytestmark = pytest.mark.slow
@@ -42,16 +41,11 @@ def database_url(sqlite_url: str) -> str:
 
 def serve(sqlite_url: str, tmp_path: Path) -> ServedVaki:
     """``vaki serve`` on the test's database, its own broker, relaying calls."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VAKI_")}
-    env.update(
-        {
-            "VAKI_DATABASE_URL": sqlite_url,
-            "VAKI_DATA_DIR": str(tmp_path / "data"),
-            "VAKI_MQTT_EMBEDDED_PORT": "0",
-            "VAKI_MQTT_CLIENT_ID": f"vaki-test-{uuid.uuid4().hex[:8]}",
-            "VAKI_VIDEO_MEDIA_MODE": "relay",
-            "VAKI_VIDEO_QUALITY_INTERVAL_S": "1",
-        }
+    env = vaki_env(
+        tmp_path,
+        database_url=sqlite_url,
+        video_media_mode="relay",
+        video_quality_interval_s="1",
     )
     return ServedVaki(tmp_path, env)
 
