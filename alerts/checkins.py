@@ -30,7 +30,7 @@ from alerts.changes import AlertCandidate
 from alerts.channels.texts import supported_language, translate
 from alerts.errors import PlanError, PromptNotFoundError
 from alerts.models import AlertSeverity, CheckinKind, CheckinPlan, CheckinPrompt, PromptStatus
-from care import Resident, utcnow
+from care import Resident, as_utc, utcnow
 
 # Planning writes prompts this far ahead; a sweep keeps the horizon moving.
 PLAN_HORIZON = timedelta(hours=36)
@@ -869,7 +869,7 @@ def _aware(value: Any) -> datetime:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     assert isinstance(value, datetime)
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return as_utc(value)
 
 
 def _read_answer(

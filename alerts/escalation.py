@@ -15,7 +15,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, or_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -40,7 +40,7 @@ from alerts.models import (
     StepStatus,
 )
 from alerts.oncall import Recipient, tier_recipients
-from care import Resident, utcnow
+from care import Resident, as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -103,10 +103,8 @@ class EscalationEngine:
                     )
                 )
             ).one()
-        # The column's type makes it aware on every dialect; SQLite's bare MIN may not.
-        if found is None or found.tzinfo is not None:
-            return found
-        return found.replace(tzinfo=UTC)
+        # SQLite's bare MIN may come back without the column's type, so without a zone.
+        return None if found is None else as_utc(found)
 
     async def run_due(self) -> int:
         """Claim and fire every due step; return how many fired."""

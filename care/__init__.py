@@ -32,7 +32,7 @@ from care.secrets import (
     verify_machine_secret,
     verify_secret,
 )
-from care.storage import BigIntId, UTCDateTime, utcnow
+from care.storage import BigIntId, UTCDateTime, as_utc, utcnow
 from care.tokens import create_api_token, revoke_api_token, staff_for_token, team_ids_of
 from care.totp import accept_totp, enrol_totp
 
@@ -73,6 +73,7 @@ __all__ = [
     "accept_totp",
     "access_log_of",
     "add_staff_user",
+    "as_utc",
     "create_api_token",
     "enrol_totp",
     "ensure_organisation",

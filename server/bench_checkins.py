@@ -32,7 +32,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from multiprocessing.queues import Queue as ProcessQueue
 from multiprocessing.sharedctypes import Synchronized
 from multiprocessing.synchronize import Event as ProcessEvent
@@ -469,10 +469,8 @@ class _PromptRow:
 
 
 def _aware(value: datetime | None) -> datetime | None:
-    """A UTC datetime, also from SQLite's naive ones."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
+    """A UTC datetime, also from a naive one (read as UTC)."""
+    return None if value is None else care.as_utc(value)
 
 
 async def _prompts_of(engine: AsyncEngine, world: World, slots: list[datetime]) -> list[_PromptRow]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get
@@ -23,10 +23,8 @@ Until = Annotated[datetime | None, QueryParameter(name="to", description="End (e
 
 
 def _aware(value: datetime | None) -> datetime | None:
-    """A time without a zone is read as UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
+    """A UTC datetime, also from a naive one (read as UTC)."""
+    return None if value is None else care.as_utc(value)
 
 
 class ResidentsController(Controller):
