@@ -163,6 +163,8 @@ class AlarmPipeline:
 UNREPORTED_GRACE = timedelta(minutes=2)
 # Events from a resident's devices that the check-in pipeline acts on.
 RESIDENT_EVENTS = frozenset({"checkin_answer", "reminder_ack", "call_request"})
+# Prompts that could not go out are tried again this soon.
+DELIVERY_RETRY = timedelta(seconds=1)
 # Publishes in flight at once while a slot goes out.
 SEND_CONCURRENCY = 500
 
@@ -238,13 +240,20 @@ class CheckinPipeline:
     async def run_due(self) -> None:
         """Send due prompts and nudges, close passed windows, tell the team, set the wake."""
         await self._apply_retries()
+        undelivered = False
         async with self._running:
             for nudges in (False, True):
                 while batch := await self.service.claim_due(nudges=nudges):
                     if not await self._deliver(batch, nudges=nudges):
+                        undelivered = True
                         break
             closed = await self.service.close_due()
             wake = await self.service.next_wake()
+        if undelivered:
+            # The MQTT link is not up yet (at start-up) or the broker is away: try again
+            # in a second rather than at the next sweep.
+            retry = utcnow() + DELIVERY_RETRY
+            wake = retry if wake is None else min(wake, retry)
         if wake is not None:
             self._scheduler.add_job(
                 self.run_due,
