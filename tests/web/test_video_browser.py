@@ -209,8 +209,12 @@ async def test_the_device_test_says_what_works_on_the_console_and_the_tablet(
         tablet.on("pageerror", lambda error: errors.append(f"tablet: {error}"))
         await tablet.goto(f"{base}/tablet/#key={tablet_key}")
         await expect(tablet.locator("#screen-home")).to_be_visible(timeout=15_000)
-        await tablet.goto(f"{base}/tablet/device-test")
-        for page in (nurse, tablet):
+        # The home page may reload itself (to the resident's language): the test opens its
+        # own page beside it, which shares the stored device key.
+        tester = await tablet_context.new_page()
+        tester.on("pageerror", lambda error: errors.append(f"tablet test: {error}"))
+        await tester.goto(f"{base}/tablet/device-test")
+        for page in (nurse, tester):
             await page.click("#device-test-start")
             await expect(page.locator("#device-test[data-done='true']")).to_be_attached(
                 timeout=30_000
