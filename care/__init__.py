@@ -8,7 +8,7 @@ timestamps, id types) and secret hashing (argon2).
 """
 
 from care.access_log import access_log_of, log_access, resident_team_ids, residents_of_teams
-from care.errors import CareError, DuplicateError, NotFoundError
+from care.errors import CareError, DuplicateError, NotAllowedError, NotFoundError
 from care.models import (
     AccessLogEntry,
     ApiToken,
@@ -25,6 +25,7 @@ from care.models import (
     TeamMembership,
 )
 from care.registry import add_staff_user, ensure_organisation, get_resident
+from care.roles import ROLE_PERMISSIONS, Permission, may, require
 from care.secrets import (
     hash_machine_secret,
     hash_secret,
@@ -52,6 +53,7 @@ MODELS = (
 
 __all__ = [
     "MODELS",
+    "ROLE_PERMISSIONS",
     "AccessLogEntry",
     "ApiToken",
     "BigIntId",
@@ -60,9 +62,11 @@ __all__ = [
     "Contact",
     "DuplicateError",
     "LoginAttempt",
+    "NotAllowedError",
     "NotFoundError",
     "Organisation",
     "OrganisationKind",
+    "Permission",
     "Resident",
     "ResidentTeam",
     "StaffRole",
@@ -81,7 +85,9 @@ __all__ = [
     "hash_machine_secret",
     "hash_secret",
     "log_access",
+    "may",
     "new_secret",
+    "require",
     "resident_team_ids",
     "residents_of_teams",
     "revoke_api_token",

@@ -13,3 +13,7 @@ class NotFoundError(CareError):
 
 class DuplicateError(CareError):
     """A username or name that must be unique is taken."""
+
+
+class NotAllowedError(CareError):
+    """The staff member's role does not allow what they asked for."""
