@@ -7,7 +7,7 @@ Never decides what is an alert.
 
 from devices.commands import send_command
 from devices.contract import raw_message_id
-from devices.embedded_broker import EmbeddedBroker, read_broker_address
+from devices.embedded_broker import EmbeddedBroker, LocalBroker, read_broker_address
 from devices.errors import (
     BrokerStartError,
     DevicesError,
@@ -43,6 +43,8 @@ from devices.pairing import (
     redeem_pairing_code,
     resident_tablets,
 )
+from devices.private_mosquitto import PrivateMosquitto, mosquitto_binary
+from devices.probe import LaneProbe
 from devices.registry import (
     ProvisionedDevice,
     active_broker_logins,
@@ -62,6 +64,8 @@ from devices.topics import (
     SERVICE_USERNAME,
     device_topic,
     ingest_subscriptions,
+    is_probe_topic,
+    probe_topic,
 )
 
 MODELS = (Device, Reading, Event, DeadLetter, TabletPairing, PairingAttempt)
@@ -89,12 +93,15 @@ __all__ = [
     "InboundMessage",
     "IngestedBatch",
     "Ingestor",
+    "LaneProbe",
+    "LocalBroker",
     "MqttEndpoint",
     "MqttLink",
     "MqttUnavailableError",
     "PairingAttempt",
     "PairingCode",
     "PairingRefusedError",
+    "PrivateMosquitto",
     "ProvisionedDevice",
     "Reading",
     "SimulatedDevice",
@@ -109,7 +116,10 @@ __all__ = [
     "create_pairing_code",
     "device_topic",
     "ingest_subscriptions",
+    "is_probe_topic",
     "mark_alarms_handled",
+    "mosquitto_binary",
+    "probe_topic",
     "provision_device",
     "raw_message_id",
     "read_broker_address",

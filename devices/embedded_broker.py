@@ -12,10 +12,13 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import socket
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from devices.errors import BrokerStartError
 
@@ -23,6 +26,7 @@ log = logging.getLogger(__name__)
 
 SECRET_ENV = "VAKI_EMBEDDED_BROKER_SECRET"  # noqa: S105 (a variable name, not a secret)
 DATABASE_ENV = "VAKI_EMBEDDED_BROKER_DATABASE_URL"
+CLIENT_ID_ENV = "VAKI_EMBEDDED_BROKER_SERVER_CLIENT_ID"
 STATE_FILE = "embedded-broker.json"
 READY_LINE = b"vaki-embedded-broker-ready"
 _START_TIMEOUT_S = 20.0
@@ -77,13 +81,25 @@ def read_broker_address(data_dir: Path) -> BrokerAddress | None:
 
 
 class EmbeddedBroker:
-    """Starts and stops the broker child process."""
+    """Starts and stops the broker child process (amqtt, where Mosquitto is not installed)."""
+
+    name = "embedded (amqtt)"
+    # amqtt speaks MQTT 3.1.1 only.
+    protocol = "3.1.1"
 
     def __init__(
-        self, *, host: str, preferred_port: int, database_url: str, data_dir: Path
+        self,
+        *,
+        host: str,
+        preferred_port: int,
+        database_url: str,
+        data_dir: Path,
+        server_client_id: str = "vaki-server",
     ) -> None:
         """Remember where to listen and whom to authenticate against."""
         self.host = host
+        self.server_client_id = server_client_id
+        self._logins: tuple[tuple[str, str], ...] = ()
         self.preferred_port = preferred_port
         self.database_url = database_url
         self.data_dir = data_dir
@@ -98,12 +114,37 @@ class EmbeddedBroker:
         """The address a local client connects to."""
         return _connect_host(self.host)
 
+    @property
+    def service_port(self) -> int | None:
+        """Where the server connects: the same listener as devices."""
+        return self.port
+
+    @property
+    def service_host(self) -> str:
+        """The address the server's own connections use."""
+        return self.connect_host
+
     def is_alive(self) -> bool:
         """True while the child process runs."""
         return self._process is not None and self._process.returncode is None
 
-    async def start(self) -> None:
+    async def reload(self, logins: Iterable[tuple[str, str]]) -> bool:
+        """Tell the child the registry changed (SIGHUP), so revoked devices are disconnected.
+
+        The child checks logins against the database itself; returns False when unchanged.
+        """
+        wanted = tuple(logins)
+        if wanted == self._logins:
+            return False
+        self._logins = wanted
+        process = self._process
+        if process is not None and process.returncode is None:
+            process.send_signal(signal.SIGHUP)
+        return True
+
+    async def start(self, logins: Iterable[tuple[str, str]] = ()) -> None:
         """Pick a port (the preferred one when free), start the child and supervise it."""
+        self._logins = tuple(logins)
         port = self.preferred_port
         if port == 0 or not port_is_free(self.host, port):
             self.port_was_taken = port != 0
@@ -118,6 +159,7 @@ class EmbeddedBroker:
         env = dict(os.environ)
         env[SECRET_ENV] = self.secret
         env[DATABASE_ENV] = self.database_url
+        env[CLIENT_ID_ENV] = self.server_client_id
         arguments = [
             "--host",
             self.host,
@@ -186,3 +228,38 @@ class EmbeddedBroker:
         except TimeoutError:
             process.kill()
             await process.wait()
+
+
+class LocalBroker(Protocol):
+    """The broker ``vaki serve`` runs itself: a private Mosquitto, or amqtt where there is none."""
+
+    name: str
+    protocol: str
+    host: str
+    secret: str
+    port: int | None
+    port_was_taken: bool
+
+    @property
+    def connect_host(self) -> str:
+        """The address a local client connects to."""
+
+    @property
+    def service_host(self) -> str:
+        """The address the server's own connections use."""
+
+    @property
+    def service_port(self) -> int | None:
+        """The port the server's own connections use."""
+
+    def is_alive(self) -> bool:
+        """True while the broker process runs."""
+
+    async def start(self, logins: Iterable[tuple[str, str]]) -> None:
+        """Start with these device logins (id, Mosquitto hash)."""
+
+    async def reload(self, logins: Iterable[tuple[str, str]]) -> bool:
+        """Take a changed set of device logins; disconnect devices that lost theirs."""
+
+    async def stop(self) -> None:
+        """Stop the broker process."""

@@ -48,3 +48,24 @@ def device_may_publish(device_id: str, topic: str) -> bool:
 def device_may_subscribe(device_id: str, topic_filter: str) -> bool:
     """A device subscribes only to its own ``cmd`` and ``ack`` topics, without wildcards."""
     return topic_filter in (device_topic(device_id, "cmd"), device_topic(device_id, "ack"))
+
+
+def reserved_client_id(client_id: str, server_client_id: str = SERVICE_USERNAME) -> bool:
+    """True for the client ids of the server's own connections (``vaki-server-1``,
+    ``vaki-server-1-alarms``, ...), which only the server's login may use."""
+    return client_id.startswith(SERVICE_USERNAME) or client_id.startswith(server_client_id)
+
+
+# The server's probes: it publishes one on each lane and must receive it back through its
+# own subscriptions. "~" is never in a device id, so no device can publish or fake one.
+PROBE_DEVICE_PREFIX = "~probe-"
+
+
+def probe_topic(client_id: str, channel: str) -> str:
+    """The topic of this server connection's probe on ``channel`` (reading or event)."""
+    return f"{DEVICE_PREFIX}{PROBE_DEVICE_PREFIX}{client_id}/{channel}"
+
+
+def is_probe_topic(topic: str) -> bool:
+    """True for a server's probe message."""
+    return topic.startswith(f"{DEVICE_PREFIX}{PROBE_DEVICE_PREFIX}")

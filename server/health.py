@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from litestar import Controller, get
@@ -9,8 +10,38 @@ from litestar.datastructures import State
 from litestar.response import Response
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
+from devices import LaneProbe, MqttUnavailableError
 from server.db import ping
 from server.runtime import Runtime
+
+
+async def _lane_check(probe: LaneProbe) -> dict[str, Any]:
+    """One lane: a probe sent through the broker came back, and how fast."""
+    try:
+        milliseconds = await probe.check()
+    except MqttUnavailableError as err:
+        return {"ok": False, "detail": str(err)}
+    return {"ok": True, "round_trip_ms": round(milliseconds, 1)}
+
+
+async def _mqtt_check(runtime: Runtime) -> dict[str, Any]:
+    """Each lane proven end to end; never the broker's address or login."""
+    probes = runtime.lane_probes
+    mqtt: dict[str, Any] = {"ok": False, "embedded": runtime.broker is not None}
+    if not probes:
+        mqtt["detail"] = "not started"
+        return mqtt
+    results = await asyncio.gather(*(_lane_check(probe) for probe in probes.values()))
+    lanes = dict(zip(probes, results, strict=True))
+    mqtt["lanes"] = lanes
+    mqtt["ok"] = all(lane["ok"] for lane in lanes.values())
+    dead = [name for name, lane in lanes.items() if not lane["ok"]]
+    if dead:
+        mqtt["detail"] = f"no messages flow on the {' and '.join(dead)} lane"
+    broker = runtime.broker
+    if broker is not None and not broker.is_alive():
+        mqtt.update(ok=False, detail="the broker process is not running")
+    return mqtt
 
 
 class HealthController(Controller):
@@ -24,7 +55,7 @@ class HealthController(Controller):
         """Always ok while the process serves requests."""
         return {"status": "ok"}
 
-    @get("/readyz", summary="Readiness: database, MQTT broker and scheduler")
+    @get("/readyz", summary="Readiness: database, both MQTT lanes end to end, and scheduler")
     async def readyz(self, state: State) -> Response[dict[str, Any]]:
         """200 with each part's status when all are up, 503 when one is down."""
         runtime: Runtime = state.runtime
@@ -39,23 +70,7 @@ class HealthController(Controller):
             except Exception as err:  # any failure means "not ready"; say which
                 checks["database"] = {"ok": False, "detail": type(err).__name__}
 
-        link = runtime.mqtt
-        broker = runtime.broker
-        alarm_lane = runtime.alarm_lane
-        mqtt: dict[str, Any] = {
-            "ok": link is not None
-            and link.connected
-            and alarm_lane is not None
-            and alarm_lane.connected,
-            "broker": link.endpoint.describe() if link else None,
-            "embedded": broker is not None,
-        }
-        for lane in (link, alarm_lane):
-            if lane is not None and not lane.connected:
-                mqtt["detail"] = lane.last_error
-        if broker is not None and not broker.is_alive():
-            mqtt.update(ok=False, detail="embedded broker process is not running")
-        checks["mqtt"] = mqtt
+        checks["mqtt"] = await _mqtt_check(runtime)
 
         ingestor = runtime.ingestor
         ingestion: dict[str, Any] = {"ok": ingestor is not None and ingestor.database_ok}

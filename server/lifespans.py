@@ -33,9 +33,12 @@ from devices import (
     EmbeddedBroker,
     InboundMessage,
     Ingestor,
+    LaneProbe,
     MqttEndpoint,
     MqttLink,
     ingest_subscriptions,
+    is_probe_topic,
+    probe_topic,
 )
 from server.db import create_engine, describe_url, session_factory, upgrade_database
 from server.demo import simulated_demo_homes
@@ -46,6 +49,9 @@ log = logging.getLogger(__name__)
 
 Lifespan = Callable[[Litestar], AbstractAsyncContextManager[None]]
 Resource = Callable[[Runtime], AbstractAsyncContextManager[None]]
+
+# How soon a device added, re-keyed or revoked (from any process) reaches the broker.
+BROKER_RELOAD_INTERVAL_S = 2.0
 
 
 def runtime_of(app: Litestar) -> Runtime:
@@ -70,34 +76,78 @@ async def open_database(runtime: Runtime) -> AsyncIterator[None]:
         await engine.dispose()
 
 
-@asynccontextmanager
-async def open_broker(runtime: Runtime) -> AsyncIterator[None]:
-    """Start the embedded MQTT broker unless an external one is configured."""
+def _local_broker(runtime: Runtime) -> devices.LocalBroker:
+    """A private Mosquitto when the program is installed (or asked for), else amqtt."""
     settings = runtime.settings
-    if not settings.uses_embedded_broker:
-        yield
-        return
-    broker = EmbeddedBroker(
+    binary = devices.mosquitto_binary()
+    choice = settings.mqtt_embedded_broker
+    if choice == "mosquitto" and binary is None:
+        raise devices.BrokerStartError(
+            "VAKI_MQTT_EMBEDDED_BROKER=mosquitto but it is not installed"
+        )
+    if binary is not None and choice != "amqtt":
+        return devices.PrivateMosquitto(
+            host=settings.mqtt_embedded_host,
+            preferred_port=settings.mqtt_embedded_port,
+            data_dir=settings.data_dir,
+            binary=binary,
+            server_client_id=settings.mqtt_client_id,
+        )
+    return EmbeddedBroker(
         host=settings.mqtt_embedded_host,
         preferred_port=settings.mqtt_embedded_port,
         database_url=settings.effective_database_url,
         data_dir=settings.data_dir,
+        server_client_id=settings.mqtt_client_id,
     )
-    await broker.start()
+
+
+async def _broker_logins(runtime: Runtime) -> list[tuple[str, str]]:
+    """Every active device's broker login, from the registry."""
+    assert runtime.sessions is not None
+    async with runtime.sessions() as session:
+        return await devices.active_broker_logins(session)
+
+
+async def _follow_registry(runtime: Runtime, broker: devices.LocalBroker) -> None:
+    """Hand the broker every change of device logins, so revoked devices are cut off."""
+    while True:
+        await asyncio.sleep(BROKER_RELOAD_INTERVAL_S)
+        try:
+            if await broker.reload(await _broker_logins(runtime)):
+                log.info("device logins changed; the MQTT broker reloaded them")
+        except Exception:  # the next round tries again; the broker keeps its last logins
+            log.exception("could not hand device logins to the MQTT broker")
+
+
+@asynccontextmanager
+async def open_broker(runtime: Runtime) -> AsyncIterator[None]:
+    """Start Vaki's own MQTT broker unless an external one is configured."""
+    settings = runtime.settings
+    if not settings.uses_embedded_broker:
+        yield
+        return
+    broker = _local_broker(runtime)
+    await broker.start(await _broker_logins(runtime))
     runtime.broker = broker
     if broker.port_was_taken:
         log.warning(
-            "port %s is in use, so the embedded MQTT broker listens on %s:%s instead "
+            "port %s is in use, so the %s MQTT broker listens on %s:%s instead "
             "(set VAKI_MQTT_EMBEDDED_PORT to choose)",
             settings.mqtt_embedded_port,
+            broker.name,
             broker.host,
             broker.port,
         )
     else:
-        log.info("embedded MQTT broker listening on %s:%s", broker.host, broker.port)
+        log.info("%s MQTT broker listening on %s:%s", broker.name, broker.host, broker.port)
+    follower = asyncio.create_task(_follow_registry(runtime, broker), name="broker-logins")
     try:
         yield
     finally:
+        follower.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follower
         runtime.broker = None
         await broker.stop()
 
@@ -106,15 +156,14 @@ def _mqtt_endpoint(runtime: Runtime) -> tuple[MqttEndpoint, str]:
     """Where the server's MQTT client connects and with which protocol."""
     settings = runtime.settings
     if runtime.broker is not None:
-        assert runtime.broker.port is not None
+        assert runtime.broker.service_port is not None
         endpoint = MqttEndpoint(
-            host=runtime.broker.connect_host,
-            port=runtime.broker.port,
+            host=runtime.broker.service_host,
+            port=runtime.broker.service_port,
             username=SERVICE_USERNAME,
             password=runtime.broker.secret,
         )
-        # amqtt speaks MQTT 3.1.1 only.
-        return endpoint, "3.1.1"
+        return endpoint, runtime.broker.protocol
     assert settings.mqtt_url is not None
     return MqttEndpoint.from_url(settings.mqtt_url), settings.mqtt_protocol
 
@@ -145,27 +194,47 @@ async def open_ingestion(runtime: Runtime) -> AsyncIterator[None]:
             link.publish(topic, payload, qos=qos, retain=retain)
 
     ingestor = Ingestor(runtime.engine, ack=ack, publish=publish)
-    for lane, channels, suffix in (
-        ("main", MAIN_CHANNELS, ""),
-        (ALARM_LANE, ALARM_CHANNELS, "-alarms"),
+    probes: dict[str, LaneProbe] = {}
+
+    def on_message(message: InboundMessage) -> None:
+        """Probes (ours or another instance's) never reach ingestion."""
+        if is_probe_topic(message.topic):
+            ack(message)
+            probe = probes.get(message.lane)
+            if probe is not None and message.topic == probe.topic:
+                probe.received(message)
+            return
+        ingestor.submit(message)
+
+    for lane, channels, suffix, probe_channel in (
+        ("main", MAIN_CHANNELS, "", "reading"),
+        (ALARM_LANE, ALARM_CHANNELS, "-alarms", "event"),
     ):
+        client_id = f"{settings.mqtt_client_id}{suffix}"
+        subscriptions = ingest_subscriptions(shared_group, channels)
+        if shared_group is not None:
+            # A shared subscription may hand our probe to another instance.
+            subscriptions += ((probe_topic(client_id, probe_channel), 1),)
         links[lane] = MqttLink(
             endpoint,
-            client_id=f"{settings.mqtt_client_id}{suffix}",
+            client_id=client_id,
             protocol=protocol,
-            subscriptions=ingest_subscriptions(shared_group, channels),
-            on_message=ingestor.submit,
+            subscriptions=subscriptions,
+            on_message=on_message,
             session_expiry_s=settings.mqtt_session_expiry_s,
             lane=lane,
         )
+        probes[lane] = LaneProbe(links[lane], probe_channel)
     for subscriber in runtime.batch_subscribers:
         ingestor.subscribe(subscriber)
     ingestor.start()
     await asyncio.gather(*(link.start() for link in links.values()))
     runtime.mqtt, runtime.alarm_lane, runtime.ingestor = links["main"], links[ALARM_LANE], ingestor
+    runtime.lane_probes = {"readings": probes["main"], "alarms": probes[ALARM_LANE]}
     try:
         yield
     finally:
+        runtime.lane_probes = {}
         runtime.mqtt = runtime.alarm_lane = runtime.ingestor = None
         with contextlib.suppress(TimeoutError):
             await ingestor.drain(within_s=5)

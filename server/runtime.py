@@ -10,7 +10,7 @@ from litestar.channels import ChannelsPlugin
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from devices import BatchSubscriber, EmbeddedBroker, Ingestor, MqttLink
+from devices import BatchSubscriber, Ingestor, LaneProbe, LocalBroker, MqttLink
 from server.settings import Settings
 
 if TYPE_CHECKING:
@@ -24,10 +24,12 @@ class Runtime:
     settings: Settings
     engine: AsyncEngine | None = None
     sessions: async_sessionmaker[AsyncSession] | None = None
-    broker: EmbeddedBroker | None = None
+    broker: LocalBroker | None = None
     mqtt: MqttLink | None = None
     alarm_lane: MqttLink | None = None
     ingestor: Ingestor | None = None
+    # Each MQTT lane's end-to-end probe, by the name /readyz gives it.
+    lane_probes: dict[str, LaneProbe] = field(default_factory=dict)
     # Called with every committed batch of readings and events (the alarm path hooks in here).
     batch_subscribers: list[BatchSubscriber] = field(default_factory=list)
     scheduler: AsyncIOScheduler | None = None

@@ -50,6 +50,11 @@ class Settings(BaseSettings):
         le=65535,
         description="Preferred port of the embedded broker; a free one is taken if it is busy.",
     )
+    mqtt_embedded_broker: Literal["auto", "mosquitto", "amqtt"] = Field(
+        default="auto",
+        description="Which broker Vaki runs itself: a private Mosquitto child process "
+        "(auto: when the mosquitto program is installed), or the embedded amqtt.",
+    )
     mqtt_client_id: str = Field(
         default="vaki-server-1",
         description="Stable MQTT client id of this instance (its persistent session).",
