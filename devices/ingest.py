@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -33,6 +33,7 @@ from care import UTCDateTime, utcnow
 from devices.contract import (
     CLOCK_SKEW_LIMIT,
     EVENT_TYPES,
+    MAX_PAYLOAD_BYTES,
     ContractError,
     EventIn,
     ReadingIn,
@@ -46,6 +47,7 @@ from devices.contract import (
 )
 from devices.models import DeadLetter, Device, Event, Reading
 from devices.mqtt import InboundMessage
+from devices.raw_alarms import ALARM_KINDS, UnreadableWindow, unusable_reason
 from devices.topics import device_topic
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,11 @@ ALARM_LANE = "alarm"
 BATCH_LINGER_S = 0.005
 _RETRY_MAX_S = 5.0
 _DEVICE_CACHE_TTL_S = 60.0
+# The newest dead letters kept per device (and for topics naming none); older ones are
+# deleted and counted, so one device's garbage cannot fill the database.
+DEAD_LETTERS_PER_DEVICE = 500
+# Of an oversized payload the first bytes are kept: enough to see what it was.
+DEAD_LETTER_PAYLOAD_MAX = 2 * MAX_PAYLOAD_BYTES
 
 MESSAGES = Counter(
     "vaki_ingest_messages_total",
@@ -64,6 +71,10 @@ MESSAGES = Counter(
     ["channel", "outcome"],
 )
 DEAD_LETTERS = Counter("vaki_dead_letters_total", "Messages or items kept as dead letters")
+DEAD_LETTERS_DROPPED = Counter(
+    "vaki_dead_letters_dropped_total",
+    "Old dead letters deleted because their device had more than the cap",
+)
 COMMITTED = Counter("vaki_ingest_committed_total", "Rows committed", ["kind"])
 BATCH_SECONDS = Histogram(
     "vaki_ingest_batch_seconds",
@@ -117,6 +128,12 @@ class _DeviceInfo:
     resident_id: int | None
     revoked: bool
     seen_at: float
+    kind: str = ""
+
+    @property
+    def alarm_capable(self) -> bool:
+        """True for a panic button, fall detector, smoke or water-leak sensor."""
+        return self.kind in ALARM_KINDS
 
 
 @dataclass
@@ -130,6 +147,8 @@ class _Plan:
     seen: dict[str, datetime] = field(default_factory=dict)
     acks: dict[str, list[str]] = field(default_factory=dict)
     retained_to_clear: list[str] = field(default_factory=list)
+    # Devices whose unusable raw message raises an alarm in this batch.
+    unreadable_raised: set[str] = field(default_factory=set)
 
     def dead_letter(
         self, message: InboundMessage, reason: str, device_id: str | None, payload: bytes
@@ -141,7 +160,8 @@ class _Plan:
                 "topic": message.topic[:1024],
                 "device_id": device_id,
                 "reason": reason[:500],
-                "payload": payload,
+                # Bounded, whatever came in (an external broker may pass megabytes).
+                "payload": payload[:DEAD_LETTER_PAYLOAD_MAX],
             }
         )
 
@@ -161,9 +181,12 @@ class Ingestor:
         ack: Callable[[InboundMessage], None],
         publish: Callable[[str, bytes, int, bool], None],
         clock: Callable[[], datetime] = utcnow,
+        dead_letters_per_device: int = DEAD_LETTERS_PER_DEVICE,
     ) -> None:
         """``ack`` PUBACKs a message to the broker; ``publish`` sends the device acks."""
         self._engine = engine
+        self.dead_letters_per_device = dead_letters_per_device
+        self._unreadable = UnreadableWindow()
         self._ack_broker = ack
         self._publish = publish
         self._clock = clock
@@ -286,6 +309,7 @@ class Ingestor:
             self._publish(
                 device_topic(device_id, "ack"), json.dumps({"ids": ids}).encode(), 0, False
             )
+        self._unreadable.record(plan.unreadable_raised)
         for topic in plan.retained_to_clear:
             self._cleared.add(topic)
             self._publish(topic, b"", 1, True)
@@ -313,12 +337,17 @@ class Ingestor:
             return
         async with self._engine.connect() as connection:
             rows = await connection.execute(
-                select(col(Device.id), col(Device.resident_id), col(Device.revoked_at)).where(
-                    col(Device.id).in_(wanted)
-                )
+                select(
+                    col(Device.id),
+                    col(Device.resident_id),
+                    col(Device.revoked_at),
+                    col(Device.kind),
+                ).where(col(Device.id).in_(wanted))
             )
-        for device_id, resident_id, revoked_at in rows:
-            self._devices[device_id] = _DeviceInfo(resident_id, revoked_at is not None, now)
+        for device_id, resident_id, revoked_at, kind in rows:
+            self._devices[device_id] = _DeviceInfo(
+                resident_id, revoked_at is not None, now, str(kind)
+            )
 
     def _plan(self, batch: Iterable[InboundMessage]) -> _Plan:
         """Sort each message into rows, dead letters and acks."""
@@ -466,13 +495,50 @@ class Ingestor:
         received_at: datetime,
         codec: str,
     ) -> None:
-        """Vendor bytes through firmware_bridge into canonical readings, events and status."""
+        """Vendor bytes through firmware_bridge into canonical readings, events and status.
+
+        From an alarm sensor, bytes that are too long, do not decode, decode to nothing or
+        carry keys nobody knows raise ``unreadable_event``: they may have been an alarm.
+        """
+        message_id = raw_message_id(message.payload)
+        if len(message.payload) > MAX_PAYLOAD_BYTES:
+            reason = (
+                f"payload is {len(message.payload)} bytes; the limit is {MAX_PAYLOAD_BYTES} bytes"
+            )
+            self._unusable_raw(
+                plan,
+                message,
+                device_id=device_id,
+                device=device,
+                received_at=received_at,
+                reason=reason,
+            )
+            return
         try:
             decoded = firmware_bridge.decode(codec, message.payload)
         except firmware_bridge.FirmwareBridgeError as err:
-            _count("raw", "dead_letter")
-            plan.dead_letter(message, f"cannot decode {codec}: {err}", device_id, message.payload)
+            reason = f"cannot decode {codec}: {err}"
+            self._unusable_raw(
+                plan,
+                message,
+                device_id=device_id,
+                device=device,
+                received_at=received_at,
+                reason=reason,
+            )
             return
+        if device.alarm_capable:
+            unusable = unusable_reason(codec, message.payload, decoded)
+            if unusable is not None:
+                self._unusable_raw(
+                    plan,
+                    message,
+                    device_id=device_id,
+                    device=device,
+                    received_at=received_at,
+                    reason=unusable,
+                )
+                return
         message_id = raw_message_id(message.payload)
         for index, output in enumerate(decoded):
             item_id = message_id if len(decoded) == 1 else f"{message_id}.{index}"
@@ -497,12 +563,69 @@ class Ingestor:
                 try:
                     event = parse_event(json.dumps(document).encode())
                 except ContractError as err:
-                    _count("raw", "dead_letter")
-                    plan.dead_letter(message, f"{codec}: {err.reason}", device_id, message.payload)
+                    reason = f"{codec}: {err.reason}"
+                    if device.alarm_capable:
+                        self._unusable_raw(
+                            plan,
+                            message,
+                            device_id=device_id,
+                            device=device,
+                            received_at=received_at,
+                            reason=reason,
+                        )
+                    else:
+                        _count("raw", "dead_letter")
+                        plan.dead_letter(message, reason, device_id, message.payload)
                     continue
                 plan.events.append(_event_row(event, device_id, device, received_at))
         _count("raw", "stored")
         plan.ack(device_id, message_id)
+
+    def _unusable_raw(
+        self,
+        plan: _Plan,
+        message: InboundMessage,
+        *,
+        device_id: str,
+        device: _DeviceInfo,
+        received_at: datetime,
+        reason: str,
+    ) -> None:
+        """Dead-letter an unusable raw message, acked; from an alarm sensor, raise an alarm.
+
+        One ``unreadable_event`` per device per window: the first one's alert is still open.
+        """
+        message_id = raw_message_id(message.payload)
+        plan.ack(device_id, message_id)
+        if not device.alarm_capable:
+            _count("raw", "dead_letter")
+            plan.dead_letter(message, reason, device_id, message.payload)
+            return
+        if device_id in plan.unreadable_raised or not self._unreadable.is_open(device_id):
+            _count("raw", "unreadable_suppressed")
+            plan.dead_letter(
+                message,
+                f"{reason} (an unreadable_event alarm of this device is already raised)",
+                device_id,
+                message.payload,
+            )
+            return
+        _count("raw", "unreadable")
+        plan.dead_letter(message, f"{reason} (raised unreadable_event)", device_id, message.payload)
+        plan.unreadable_raised.add(device_id)
+        plan.events.append(
+            {
+                "device_id": device_id,
+                "message_id": f"raw-{message_id}",
+                "resident_id": device.resident_id,
+                "type": UNREADABLE_EVENT,
+                "data": {"reason": reason[:500], "topic": message.topic[:200]},
+                "device_ts": None,
+                "received_at": received_at,
+                "clock_skewed": False,
+                "alarm_handled_at": None,
+            }
+        )
 
     async def _store(
         self, connection: AsyncConnection, plan: _Plan
@@ -519,6 +642,9 @@ class Ingestor:
         if plan.dead_letters:
             await connection.execute(insert(DeadLetter), plan.dead_letters)
             DEAD_LETTERS.inc(len(plan.dead_letters))
+            await self._cap_dead_letters(
+                connection, {letter["device_id"] for letter in plan.dead_letters}
+            )
         if plan.seen:
             await connection.execute(
                 update(Device)
@@ -541,6 +667,38 @@ class Ingestor:
                     update(Device).where(col(Device.id) == device_id).values(**values)
                 )
         return readings, events
+
+    async def _cap_dead_letters(
+        self, connection: AsyncConnection, device_ids: set[str | None]
+    ) -> None:
+        """Keep each device's newest dead letters; delete and count the older ones."""
+        for device_id in device_ids:
+            same = (
+                col(DeadLetter.device_id).is_(None)
+                if device_id is None
+                else col(DeadLetter.device_id) == device_id
+            )
+            oldest_kept = (
+                select(col(DeadLetter.id))
+                .where(same)
+                .order_by(col(DeadLetter.id).desc())
+                .offset(self.dead_letters_per_device - 1)
+                .limit(1)
+                .scalar_subquery()
+            )
+            result = await connection.execute(
+                delete(DeadLetter).where(same, col(DeadLetter.id) < oldest_kept)
+            )
+            dropped = result.rowcount
+            if not dropped:
+                continue
+            DEAD_LETTERS_DROPPED.inc(dropped)
+            if device_id is not None:
+                await connection.execute(
+                    update(Device)
+                    .where(col(Device.id) == device_id)
+                    .values(dead_letters_dropped=col(Device.dead_letters_dropped) + dropped)
+                )
 
 
 async def _insert_new(

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, LargeBinary, String, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, LargeBinary, String, UniqueConstraint, text
 from sqlmodel import Field, Index, SQLModel
 
 from care import BigIntId, UTCDateTime, utcnow
@@ -75,6 +75,8 @@ class Device(SQLModel, table=True):
     firmware: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Dead letters of this device deleted to keep only the newest (see devices.ingest).
+    dead_letters_dropped: int = Field(default=0, sa_type=BigInteger)
 
 
 class Reading(SQLModel, table=True):
