@@ -82,6 +82,10 @@ BATCH_SECONDS = Histogram(
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 BACKLOG = Gauge("vaki_ingest_backlog", "Messages received and not yet committed")
+HANDLED = Counter(
+    "vaki_ingest_handled_messages_total",
+    "MQTT messages whose outcome (stored, dead letter, ignored) is committed",
+)
 
 
 @dataclass(frozen=True)
@@ -314,6 +318,7 @@ class Ingestor:
             self._cleared.add(topic)
             self._publish(topic, b"", 1, True)
         self.committed_messages += len(batch)
+        HANDLED.inc(len(batch))
         COMMITTED.labels("reading").inc(len(readings))
         COMMITTED.labels("event").inc(len(events))
         if readings or events:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import queue
 import re
 import socket
 import struct
@@ -233,7 +234,10 @@ def acked(probe: MqttProbe, message_id: str, timeout: float = 15) -> bool:
     """True once the server's ack naming ``message_id`` reaches the device."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        message = probe.next_message(timeout=max(0.1, deadline - time.monotonic()))
+        try:
+            message = probe.next_message(timeout=max(0.1, deadline - time.monotonic()))
+        except queue.Empty:
+            return False
         if message.topic.endswith("/ack") and message_id in json.loads(message.payload)["ids"]:
             return True
     return False
@@ -251,9 +255,9 @@ async def alert_kinds(sessions: async_sessionmaker[AsyncSession], resident_id: i
 
 
 async def wait_for_alert(
-    sessions: async_sessionmaker[AsyncSession], resident_id: int, kind: str, timeout: float = 20
+    sessions: async_sessionmaker[AsyncSession], resident_id: int, kind: str, within_s: float = 20
 ) -> None:
     """Wait until the resident has an alert of ``kind`` (the alarm path runs after commit)."""
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(within_s):
         while kind not in await alert_kinds(sessions, resident_id):
             await asyncio.sleep(0.1)
