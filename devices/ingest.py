@@ -559,6 +559,17 @@ class Ingestor:
                 encoded = json.dumps(document).encode()
                 (item,) = parse_readings(encoded)
                 if isinstance(item, Rejected):
+                    if device.alarm_capable:
+                        # From an alarm sensor, a message we cannot use may hide an alarm.
+                        self._unusable_raw(
+                            plan,
+                            message,
+                            device_id=device_id,
+                            device=device,
+                            received_at=received_at,
+                            reason=f"{codec}: {item.reason}",
+                        )
+                        return
                     _count("raw", "dead_letter")
                     plan.dead_letter(message, f"{codec}: {item.reason}", device_id, encoded)
                     continue
@@ -578,9 +589,9 @@ class Ingestor:
                             received_at=received_at,
                             reason=reason,
                         )
-                    else:
-                        _count("raw", "dead_letter")
-                        plan.dead_letter(message, reason, device_id, message.payload)
+                        return
+                    _count("raw", "dead_letter")
+                    plan.dead_letter(message, reason, device_id, message.payload)
                     continue
                 plan.events.append(_event_row(event, device_id, device, received_at))
         _count("raw", "stored")
