@@ -59,7 +59,6 @@ max_packet_size {packet_limit}
 # and let the broker hold a backlog rather than drop it.
 max_inflight_messages 1000
 max_queued_messages 100000
-max_keepalive 600
 
 # The server's own listener: loopback only, its generated login only.
 listener {service_port} 127.0.0.1
