@@ -32,6 +32,7 @@ import care
 import devices
 from server.app import create_app
 from server.bench_ingest import Target
+from server.lifespans import refresh_broker_logins
 from server.runtime import Runtime
 from server.settings import Settings
 
@@ -301,10 +302,11 @@ async def run_alert_bench(settings: Settings, config: AlertBenchConfig) -> dict[
         if serving.done():
             raise RuntimeError("the service did not start")
     token, background, pendants = await _world(runtime, config)
+    await refresh_broker_logins(runtime)
     if runtime.broker is not None:
         assert runtime.broker.port is not None
-        target = Target(runtime.broker.connect_host, runtime.broker.port, "3.1.1")
-        broker_name = "embedded (amqtt)"
+        target = Target(runtime.broker.connect_host, runtime.broker.port, runtime.broker.protocol)
+        broker_name = runtime.broker.name
     else:
         assert settings.mqtt_url is not None
         endpoint = devices.MqttEndpoint.from_url(settings.mqtt_url)

@@ -565,9 +565,11 @@ def _seconds(values: list[float]) -> dict[str, float]:
 def _target(runtime: Runtime, settings: Settings) -> tuple[Target, tuple[str, str], str]:
     """Where the tablets and the baseline connect, with which login, and the broker's name."""
     if runtime.broker is not None:
-        assert runtime.broker.port is not None
-        target = Target(runtime.broker.connect_host, runtime.broker.port, "3.1.1")
-        return target, (devices.SERVICE_USERNAME, runtime.broker.secret), "embedded (amqtt)"
+        broker = runtime.broker
+        assert broker.service_port is not None
+        # The server's login: on the private Mosquitto it has a listener of its own.
+        target = Target(broker.service_host, broker.service_port, broker.protocol)
+        return target, (devices.SERVICE_USERNAME, broker.secret), broker.name
     assert settings.mqtt_url is not None
     endpoint = devices.MqttEndpoint.from_url(settings.mqtt_url)
     protocol = "3.1.1" if settings.mqtt_protocol == "3.1.1" else "5"

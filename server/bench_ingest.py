@@ -39,7 +39,12 @@ from sqlmodel import col
 import care
 import devices
 from server.errors import StartupError
-from server.lifespans import open_broker, open_database, open_ingestion
+from server.lifespans import (
+    open_broker,
+    open_database,
+    open_ingestion,
+    refresh_broker_logins,
+)
 from server.runtime import Runtime
 from server.settings import Settings
 
@@ -246,11 +251,15 @@ def _run_publishers(
 
 
 def _bare_subscriber_rate(
-    target: Target, login: tuple[str, str], credentials: list[tuple[str, str]], config: BenchConfig
+    target: Target,
+    service: Target,
+    login: tuple[str, str],
+    credentials: list[tuple[str, str]],
+    config: BenchConfig,
 ) -> float:
     """Messages per second a plain paho subscriber receives from the same publishers."""
     received: list[float] = []
-    client = _connect(target, f"bench-bare-{uuid.uuid4().hex[:6]}", *login)
+    client = _connect(service, f"bench-bare-{uuid.uuid4().hex[:6]}", *login)
     client.on_message = lambda _c, _u, _m: received.append(time.perf_counter())
     client.subscribe(f"{devices.device_topic('+', 'reading')}", 1)
     time.sleep(0.5)
@@ -317,22 +326,28 @@ async def run_ingest_bench(settings: Settings, config: BenchConfig) -> dict[str,
         await stack.enter_async_context(open_database(runtime))
         await stack.enter_async_context(open_broker(runtime))
         credentials = await _provision(runtime, config.devices)
+        await refresh_broker_logins(runtime)
         if runtime.broker is not None:
-            assert runtime.broker.port is not None
-            target = Target(runtime.broker.connect_host, runtime.broker.port, "3.1.1")
-            login = (devices.SERVICE_USERNAME, runtime.broker.secret)
-            broker_name = "embedded (amqtt)"
+            broker = runtime.broker
+            assert broker.port is not None
+            assert broker.service_port is not None
+            target = Target(broker.connect_host, broker.port, broker.protocol)
+            # The server's login: on the private Mosquitto it has a listener of its own.
+            service = Target(broker.service_host, broker.service_port, broker.protocol)
+            login = (devices.SERVICE_USERNAME, broker.secret)
+            broker_name = broker.name
         else:
             assert settings.mqtt_url is not None
             endpoint = devices.MqttEndpoint.from_url(settings.mqtt_url)
             target = Target(
                 endpoint.host, endpoint.port, "5" if settings.mqtt_protocol != "3.1.1" else "3.1.1"
             )
+            service = target
             login = (endpoint.username or "", endpoint.password or "")
             broker_name = endpoint.describe()
 
         bare_rate = await asyncio.to_thread(
-            _bare_subscriber_rate, target, login, credentials, config
+            _bare_subscriber_rate, target, service, login, credentials, config
         )
 
         await stack.enter_async_context(open_ingestion(runtime))

@@ -109,6 +109,12 @@ async def _broker_logins(runtime: Runtime) -> list[tuple[str, str]]:
         return await devices.active_broker_logins(session)
 
 
+async def refresh_broker_logins(runtime: Runtime) -> None:
+    """Hand the broker the registry's device logins now (after provisioning in-process)."""
+    if runtime.broker is not None:
+        await runtime.broker.reload(await _broker_logins(runtime))
+
+
 async def _follow_registry(runtime: Runtime, broker: devices.LocalBroker) -> None:
     """Hand the broker every change of device logins, so revoked devices are cut off."""
     while True:
