@@ -165,3 +165,63 @@ async def test_a_crashed_broker_is_restarted_on_the_same_port(
     server = _server(broker)
     assert not server.connect().is_failure
     server.close()
+
+
+async def test_private_mosquitto_keeps_the_servers_listener_apart_and_drops_revoked_devices(
+    two_devices: tuple[devices.ProvisionedDevice, devices.ProvisionedDevice],
+    sessions: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+) -> None:
+    import asyncio
+    import threading
+
+    binary = devices.mosquitto_binary()
+    if binary is None:
+        pytest.skip("the mosquitto binary is not installed")
+    a, _b = two_devices
+    async with sessions() as session:
+        logins = await devices.active_broker_logins(session)
+    broker = devices.PrivateMosquitto(
+        host="127.0.0.1", preferred_port=0, data_dir=tmp_path, binary=binary
+    )
+    await broker.start(logins)
+    try:
+        assert broker.port is not None
+        assert broker.service_port is not None
+        for port, accepted in ((broker.service_port, True), (broker.port, False)):
+            server = MqttProbe(
+                broker.service_host,
+                port,
+                client_id="vaki-server-1",
+                username=devices.SERVICE_USERNAME,
+                password=broker.secret,
+            )
+            # The server's login works on its own listener only; nobody gets in anonymously.
+            assert server.connect().is_failure is not accepted
+            server.close()
+            anonymous = MqttProbe(broker.service_host, port, client_id="anyone")
+            assert anonymous.connect().is_failure
+            anonymous.close()
+
+        lost = threading.Event()
+        device = MqttProbe(
+            broker.connect_host,
+            broker.port,
+            client_id=a.device.id,
+            username=a.device.id,
+            password=a.secret,
+        )
+        device.client.on_disconnect = lambda *_args: lost.set()
+        assert not device.connect().is_failure
+        assert not await broker.reload(logins)
+        async with sessions() as session:
+            await devices.revoke_device(session, a.device.id)
+            await session.commit()
+            logins = await devices.active_broker_logins(session)
+        assert await broker.reload(logins)
+        # Mosquitto rereads the logins and disconnects the revoked device at once.
+        assert await asyncio.to_thread(lost.wait, 10)
+        device.client.loop_stop()
+    finally:
+        await broker.stop()
+    assert devices.read_broker_address(tmp_path) is None
