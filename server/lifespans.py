@@ -375,6 +375,8 @@ async def open_demo_homes(runtime: Runtime) -> AsyncIterator[None]:
     assert runtime.sessions is not None
     async with runtime.sessions() as session:
         homes = await simulated_demo_homes(session, count)
+    # Their logins may be new: the broker must know them before they connect.
+    await refresh_broker_logins(runtime)
     host, port = broker_address(runtime)
     simulator = devices.Simulator(homes, host, port, speed=60.0)
     task = asyncio.create_task(simulator.run(), name="demo-homes")
