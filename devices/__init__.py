@@ -43,7 +43,11 @@ from devices.pairing import (
     redeem_pairing_code,
     resident_tablets,
 )
-from devices.private_mosquitto import PrivateMosquitto, mosquitto_binary
+from devices.private_mosquitto import (
+    PrivateMosquitto,
+    hand_logins_to_running_broker,
+    mosquitto_binary,
+)
 from devices.probe import LaneProbe
 from devices.registry import (
     ProvisionedDevice,
@@ -115,6 +119,7 @@ __all__ = [
     "command_targets",
     "create_pairing_code",
     "device_topic",
+    "hand_logins_to_running_broker",
     "ingest_subscriptions",
     "is_probe_topic",
     "mark_alarms_handled",

@@ -63,17 +63,26 @@ class BrokerAddress:
     host: str
     port: int
     pid: int
+    # "amqtt" or "mosquitto": how another process hands it changed logins.
+    kind: str = "amqtt"
 
     def to_json(self) -> str:
         """The state file's content."""
-        return json.dumps({"host": self.host, "port": self.port, "pid": self.pid})
+        return json.dumps(
+            {"host": self.host, "port": self.port, "pid": self.pid, "kind": self.kind}
+        )
 
 
 def read_broker_address(data_dir: Path) -> BrokerAddress | None:
     """The address of a running embedded broker started from ``data_dir``, if any."""
     try:
         raw = json.loads((data_dir / STATE_FILE).read_text())
-        address = BrokerAddress(host=str(raw["host"]), port=int(raw["port"]), pid=int(raw["pid"]))
+        address = BrokerAddress(
+            host=str(raw["host"]),
+            port=int(raw["port"]),
+            pid=int(raw["pid"]),
+            kind=str(raw.get("kind", "amqtt")),
+        )
         os.kill(address.pid, 0)
     except (OSError, ValueError, KeyError, TypeError):
         return None

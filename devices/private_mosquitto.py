@@ -27,6 +27,7 @@ from devices.embedded_broker import (
     _connect_host,
     free_port,
     port_is_free,
+    read_broker_address,
 )
 from devices.errors import BrokerStartError
 from devices.mosquitto_auth import SERVER_ITERATIONS, mosquitto_hash, render_acl_file
@@ -95,6 +96,35 @@ def render_device_passwords(
             continue
         lines.append(f"{device_id}:{password_hash}")
     return "\n".join(lines) + "\n"
+
+
+def _write_private(path: Path, content: str) -> None:
+    """Write a file only its owner reads, replacing it in one step."""
+    partial = path.with_suffix(path.suffix + ".new")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(content)
+    os.replace(partial, path)
+
+
+def hand_logins_to_running_broker(
+    data_dir: Path, logins: Iterable[tuple[str, str]], server_client_id: str = SERVICE_USERNAME
+) -> bool:
+    """From another process (``vaki device add`` or ``revoke``): the running broker of
+    ``data_dir`` takes the registry's logins at once; False when none runs.
+
+    Mosquitto handles the SIGHUP before it reads another CONNECT, so a device added here can
+    log in as soon as this returns; amqtt reads logins from the database and on SIGHUP drops
+    revoked devices. The server's own follower catches up on its next round either way.
+    """
+    address = read_broker_address(data_dir)
+    if address is None:
+        return False
+    if address.kind == "mosquitto":
+        passwords = data_dir / "mosquitto" / "devices.passwd"
+        _write_private(passwords, render_device_passwords(logins, server_client_id))
+    os.kill(address.pid, signal.SIGHUP)
+    return True
 
 
 class PrivateMosquitto:
@@ -194,11 +224,7 @@ class PrivateMosquitto:
     @staticmethod
     def _write_private(path: Path, content: str) -> None:
         """Write a file only its owner reads, replacing it in one step."""
-        partial = path.with_suffix(path.suffix + ".new")
-        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as file:
-            file.write(content)
-        os.replace(partial, path)
+        _write_private(path, content)
 
     async def reload(self, logins: Iterable[tuple[str, str]]) -> bool:
         """Rewrite the device logins and have Mosquitto reload them (SIGHUP); False if unchanged.
@@ -240,7 +266,7 @@ class PrivateMosquitto:
                     await self._terminate(process)
                     raise BrokerStartError(f"Mosquitto did not start on port {self.port}")
                 await asyncio.sleep(0.05)
-        address = BrokerAddress(self.connect_host, self.port, process.pid)
+        address = BrokerAddress(self.connect_host, self.port, process.pid, "mosquitto")
         (self.data_dir / STATE_FILE).write_text(address.to_json())
 
     @staticmethod
