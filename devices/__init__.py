@@ -6,7 +6,7 @@ Never decides what is an alert.
 """
 
 from devices.commands import send_command
-from devices.contract import raw_message_id
+from devices.contract import ALARM_EVENT_TYPES, EVENT_TYPES, UNREADABLE_EVENT, raw_message_id
 from devices.embedded_broker import EmbeddedBroker, read_broker_address
 from devices.errors import (
     BrokerStartError,
@@ -18,7 +18,6 @@ from devices.errors import (
 )
 from devices.ingest import (
     ALARM_LANE,
-    UNREADABLE_EVENT,
     BatchSubscriber,
     CommittedEvent,
     CommittedReading,
@@ -68,7 +67,9 @@ MODELS = (Device, Reading, Event, DeadLetter, TabletPairing, PairingAttempt)
 
 __all__ = [
     "ALARM_CHANNELS",
+    "ALARM_EVENT_TYPES",
     "ALARM_LANE",
+    "EVENT_TYPES",
     "EXPECTED_INTERVAL_S",
     "MAIN_CHANNELS",
     "MODELS",

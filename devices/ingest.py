@@ -31,8 +31,10 @@ from sqlmodel import col
 import firmware_bridge
 from care import UTCDateTime, utcnow
 from devices.contract import (
+    ALARM_EVENT_TYPES,
     CLOCK_SKEW_LIMIT,
     EVENT_TYPES,
+    UNREADABLE_EVENT,
     ContractError,
     EventIn,
     ReadingIn,
@@ -50,7 +52,6 @@ from devices.topics import device_topic
 
 log = logging.getLogger(__name__)
 
-UNREADABLE_EVENT = "unreadable_event"
 # Technical limits of one write: enough to amortise a commit, small enough to keep latency.
 BATCH_MAX_MESSAGES = 1000
 ALARM_LANE = "alarm"
@@ -598,7 +599,7 @@ def _event_row(
     item: EventIn, device_id: str, device: _DeviceInfo, received_at: datetime
 ) -> dict[str, Any]:
     """The event table row of a validated event; only alarms wait for the alarm path."""
-    is_alarm = EVENT_TYPES[item.type].alarm if item.type in EVENT_TYPES else True
+    is_alarm = item.type in ALARM_EVENT_TYPES or item.type not in EVENT_TYPES
     return {
         **_row(item, device_id, device, received_at),
         "data": item.data,

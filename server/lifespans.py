@@ -37,9 +37,10 @@ from devices import (
     MqttLink,
     ingest_subscriptions,
 )
+from server.alarm_path import AlarmPipeline, build_channels
+from server.checkin_path import CheckinPipeline
 from server.db import create_engine, describe_url, session_factory, upgrade_database
 from server.demo import simulated_demo_homes
-from server.pipeline import AlarmPipeline, CheckinPipeline, build_channels
 from server.runtime import Runtime
 
 log = logging.getLogger(__name__)
