@@ -1,8 +1,10 @@
 """Alerts and everything that makes sure a person sees them.
 
-Owns alert rules and the alert lifecycle, check-in and reminder plans, escalation
-policies with their tiers and on-call, and notification records. Never speaks MQTT or
-HTTP directly.
+Owns alert rules (``rules``; ``alarm_events`` words each alarm event type the MQTT
+contract names, and rings for any it does not know), the alert lifecycle, check-in and
+reminder plans with what their answers and missed windows call for (``checkins``),
+escalation policies with their tiers and on-call, and notification channels and records.
+Never speaks MQTT or HTTP directly.
 """
 
 from alerts.alarm_events import EVENT_ALARMS, UNWORDED_ALARM, event_alarm, unhandled_alarm

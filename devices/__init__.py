@@ -1,8 +1,9 @@
 """Devices in residents' homes and the MQTT link to them.
 
-Owns the MQTT topic contract v1, the device registry with provisioning and hashed
-credentials, the embedded broker, and the storage of readings, events and dead letters.
-Never decides what is an alert.
+Owns the MQTT topic contract v1 (``contract``: its event table is the one list of which
+event types are alarms), ingestion (``ingest``), the device registry with provisioning and
+hashed credentials, the embedded broker, and the storage of readings, events and dead
+letters. Never decides what alert an event raises.
 """
 
 from devices.commands import send_command

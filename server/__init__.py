@@ -1,4 +1,5 @@
-"""Assembly and operation of the service: settings, app, lifespans, database, CLI.
+"""Assembly and operation of the service: settings, app, lifespans, database, CLI, and the
+wiring of the flow: the alarm path (``alarm_path``) and the check-in path (``checkin_path``).
 
 The only package that knows every other one; nothing imports it.
 """
