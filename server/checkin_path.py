@@ -43,16 +43,7 @@ SEND_CONCURRENCY = 500
 
 
 class CheckinPipeline:
-    """Check-ins and reminders, top to bottom.
-
-        plans → CheckinService.plan_ahead writes one prompt per slot, ahead of time
-          → at the slot's time: claim → ``cmd`` to the resident's tablets (broker confirms)
-            → mark sent (the tablet page shows it too)
-          → before the window closes: a nudge, the same way
-          → an answer (MQTT event or tablet page) is recorded once
-            → "not so good" / unclear / not taken: an alert; "please call me": the call
-              queue; any answer settles an open missed-check-in alert
-          → a window that closes unanswered: missed (or not sent) → alert → escalation
+    """Wires the check-in service, the MQTT link, the call queue and the alert lifecycle.
 
     The prompts are the truth, in the database; APScheduler only says when to look: a wake
     at the next due moment, and a sweep every few seconds that also catches up after a
