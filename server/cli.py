@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 import care
 import devices
+import homesim
 from server.db import (
     alembic_config,
     check_database,
@@ -411,9 +412,9 @@ def simulate(
     settings = _settings()
     configure_logging(settings)
     scenarios = frozenset(scenario or ())
-    unknown = scenarios - devices.SCENARIOS
+    unknown = scenarios - homesim.SCENARIOS
     if unknown:
-        raise _fail(f"unknown scenario {sorted(unknown)[0]!r}; known: {sorted(devices.SCENARIOS)}")
+        raise _fail(f"unknown scenario {sorted(unknown)[0]!r}; known: {sorted(homesim.SCENARIOS)}")
     host, port = _broker_address(settings)
     if not settings.mqtt_url and devices.read_broker_address(settings.data_dir) is None:
         raise _fail(
@@ -430,7 +431,7 @@ def simulate(
         devices.DeviceKind.PANIC_BUTTON,
     )
 
-    async def work(session: AsyncSession) -> list[devices.SimulatedHome]:
+    async def work(session: AsyncSession) -> list[homesim.SimulatedHome]:
         made = []
         for number in range(homes):
             resident = care.Resident(full_name=f"Simulated home {number + 1}")
@@ -442,10 +443,10 @@ def simulate(
                     session, kind=kind, resident_id=resident.id, label=kind.value
                 )
                 fleet.append(
-                    devices.SimulatedDevice(provisioned.device.id, kind, provisioned.secret)
+                    homesim.SimulatedDevice(provisioned.device.id, kind, provisioned.secret)
                 )
             made.append(
-                devices.SimulatedHome(
+                homesim.SimulatedHome(
                     resident.full_name, resident.time_zone, tuple(fleet), scenarios
                 )
             )
@@ -453,7 +454,7 @@ def simulate(
 
     virtual_homes = _run_with_database(settings, work)
     typer.echo(f"{homes} homes on {host}:{port}, {speed:g}x speed; Ctrl-C stops them", err=True)
-    simulator = devices.Simulator(virtual_homes, host, port, speed=speed)
+    simulator = homesim.Simulator(virtual_homes, host, port, speed=speed)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(simulator.run(seconds))
     stats = simulator.stats
