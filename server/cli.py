@@ -55,7 +55,11 @@ push_cli = typer.Typer(help="Web push notifications.", no_args_is_help=True)
 cli.add_typer(push_cli, name="push")
 policy_cli = typer.Typer(help="Escalation policies.", no_args_is_help=True)
 cli.add_typer(policy_cli, name="policy")
-bench_cli = typer.Typer(help="Benchmarks that print their figures.", no_args_is_help=True)
+bench_cli = typer.Typer(
+    help="Benchmarks that print their figures (from a source checkout: the bench package is"
+    " not in the wheel, and is imported only when a benchmark runs).",
+    no_args_is_help=True,
+)
 cli.add_typer(bench_cli, name="bench")
 mqtt_cli = typer.Typer(help="An external MQTT broker (Mosquitto).", no_args_is_help=True)
 cli.add_typer(mqtt_cli, name="mqtt")
@@ -530,17 +534,17 @@ def _run_bench(
     """Run a benchmark in a throwaway data directory against the chosen broker."""
     import shutil
 
-    from server.bench_ingest import bench_settings, tuned_mosquitto
+    import bench
 
     if broker not in ("configured", "embedded", "mosquitto"):
         raise _fail(f"--broker must be configured, embedded or mosquitto, not {broker!r}")
-    run_settings, scratch = bench_settings(_settings(), database_url)
+    run_settings, scratch = bench.bench_settings(_settings(), database_url)
     try:
         with contextlib.ExitStack() as stack:
             if broker == "embedded":
                 run_settings.mqtt_url = None
             elif broker == "mosquitto":
-                run_settings.mqtt_url = stack.enter_context(tuned_mosquitto(scratch))
+                run_settings.mqtt_url = stack.enter_context(bench.tuned_mosquitto(scratch))
             return asyncio.run(run(run_settings))
     except StartupError as err:
         raise _fail(str(err)) from err
@@ -580,9 +584,9 @@ def bench_ingest(
 
     Uses the configured broker (VAKI_MQTT_URL) or, when none is set, the embedded one.
     """
-    from server.bench_ingest import BenchConfig, run_ingest_bench
+    import bench
 
-    config = BenchConfig(
+    config = bench.BenchConfig(
         seconds=5.0 if quick else seconds,
         devices=device_count,
         publishers=publishers,
@@ -590,7 +594,7 @@ def bench_ingest(
         batch=batch,
     )
     _print_figures(
-        _run_bench(database_url, broker, lambda run: run_ingest_bench(run, config)), as_json
+        _run_bench(database_url, broker, lambda run: bench.run_ingest_bench(run, config)), as_json
     )
 
 
@@ -606,15 +610,15 @@ def bench_alerts(
     as_json: Annotated[bool, typer.Option("--json", help="Last line: one JSON object.")] = False,
 ) -> None:
     """Panic → console stream latency under background load, and escalation lateness."""
-    from server.bench_alerts import AlertBenchConfig, run_alert_bench
+    import bench
 
-    config = AlertBenchConfig(
+    config = bench.AlertBenchConfig(
         seconds=10.0 if quick else seconds,
         background_per_s=background,
         panics=10 if quick else panics,
         tier_timeout_s=2,
     )
-    figures = _run_bench(None, broker, lambda run: run_alert_bench(run, config))
+    figures = _run_bench(None, broker, lambda run: bench.run_alert_bench(run, config))
     _print_figures(figures, as_json)
 
 
@@ -636,10 +640,12 @@ def bench_checkins(
 ) -> None:
     """A slot of check-ins due for every resident at once: due → on the tablet, duplicates,
     how late missed check-ins are raised, and the scheduler's memory."""
-    from server.bench_checkins import CheckinBenchConfig, run_checkin_bench
+    import bench
 
-    config = CheckinBenchConfig(residents=min(residents, 1000) if quick else residents, quick=quick)
-    figures = _run_bench(database_url, broker, lambda run: run_checkin_bench(run, config))
+    config = bench.CheckinBenchConfig(
+        residents=min(residents, 1000) if quick else residents, quick=quick
+    )
+    figures = _run_bench(database_url, broker, lambda run: bench.run_checkin_bench(run, config))
     if config.residents < residents:
         figures = {"note": f"quick run: {config.residents} residents, not {residents}", **figures}
     _print_figures(figures, as_json)
@@ -654,16 +660,16 @@ def bench_video(
 ) -> None:
     """Relayed 1:1 calls (640×480 30 fps + sound) added until frames arrive late: max calls,
     server CPU per stream, call setup time, against aiortc's stock transcoding path."""
-    from server.bench_video import VideoBenchConfig, run
+    import bench
 
-    config = VideoBenchConfig(
+    config = bench.VideoBenchConfig(
         quick=quick,
         max_calls=min(max_calls, 24) if quick else max_calls,
         step=4 if quick else 2,
         window_s=4.0 if quick else 8.0,
         client_processes=clients,
     )
-    _print_figures(run(_settings(), config), as_json)
+    _print_figures(bench.run_video_bench(_settings(), config), as_json)
 
 
 def main() -> None:

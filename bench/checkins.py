@@ -48,7 +48,8 @@ from sqlmodel import col
 import alerts
 import care
 import devices
-from server.bench_ingest import Target
+from bench.ingest import Target
+from bench.world import StaffMember, Tier, add_on_call_team
 from server.lifespans import (
     open_alarms,
     open_broker,
@@ -251,42 +252,18 @@ async def _build_world(runtime: Runtime, config: CheckinBenchConfig) -> World:
     assert runtime.engine is not None
     run = uuid.uuid4().hex[:6]
     async with runtime.sessions() as session, session.begin():
-        org = await care.ensure_organisation(session, "Benchmark municipality")
-        team = care.CareTeam(name=f"Check-in benchmark {run}")
-        session.add(team)
-        await session.flush()
-        nurse = await care.add_staff_user(
-            session,
-            username=f"bench-{run}",
-            full_name="Bench Nurse",
-            password=care.new_secret(),
-            role=care.StaffRole.NURSE,
-            organisation=org,
-        )
-        assert team.id is not None
-        assert nurse.id is not None
-        session.add(care.TeamMembership(team_id=team.id, staff_id=nurse.id))
-        session.add_all(
-            alerts.OnCallShift(
-                team_id=team.id, staff_id=nurse.id, weekday=d, starts="00:00", ends="00:00"
-            )
-            for d in range(1, 8)
-        )
-        policy = alerts.EscalationPolicy(team_id=team.id, name="Bench", last_tier_repeats=0)
-        session.add(policy)
-        await session.flush()
-        assert policy.id is not None
         # Nobody acknowledges during a run; the next tier must not come due in it.
-        session.add(
-            alerts.EscalationTier(
-                policy_id=policy.id,
-                position=1,
-                timeout_s=900,
-                recipients=[{"kind": "on_call"}],
-                channels=["console"],
-            )
+        built = await add_on_call_team(
+            session,
+            organisation="Benchmark municipality",
+            team=f"Check-in benchmark {run}",
+            staff=[StaffMember(f"bench-{run}", "Bench Nurse")],
+            on_call=f"bench-{run}",
+            policy="Bench",
+            tiers=[Tier(900)],
+            last_tier_repeats=0,
         )
-        team_id = team.id
+        team_id = built.team_id
 
     now = care.utcnow()
     resident_ids = await _insert(
