@@ -4,16 +4,11 @@ It exists to prove that the public contract v1 is enough to build a device, and 
 the service in tests and simulations: persistent outbox, server acks, resends with backoff,
 retained status with a Last Will, reconnects with jittered backoff, commands.
 
-Threading: paho's own network thread (``loop_start``) would cost one OS thread per device,
-and the simulator runs hundreds of devices on one event loop. Instead each paho client is
-driven from asyncio: its socket is watched with ``add_reader``/``add_writer`` and
-``loop_misc`` runs once a second for the keepalive. Every paho callback (CONNACK, messages,
-PUBACKs, disconnects) therefore runs on the event loop thread and needs no locking. Only
-the blocking TCP connect runs in a worker thread, so a slow or unreachable broker never
-stalls the loop; the socket hooks paho calls from there are handed to the loop with
-``call_soon_threadsafe``. Reconnecting is ours rather than paho's because the contract asks
-for random jitter, and a fresh paho client per connection means the outbox, not paho's
-in-flight queue, is the one place that decides what gets resent.
+Threading: every paho client is driven from the event loop (see homesim.loop_sockets), so
+every paho callback runs on the loop thread and needs no locking. Reconnecting is ours
+rather than paho's because the contract asks for random jitter, and a fresh paho client per
+connection means the outbox, not paho's in-flight queue, is the one place that decides what
+gets resent.
 """
 
 from __future__ import annotations
@@ -23,8 +18,6 @@ import contextlib
 import json
 import logging
 import random
-import socket
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from datetime import datetime
@@ -49,6 +42,7 @@ from homesim.contract import (
     rfc3339,
     utc_now,
 )
+from homesim.loop_sockets import LoopSockets
 from homesim.outbox import MemoryStore, OutboxStore, Pending, SqliteStore, payloads
 
 log = logging.getLogger(__name__)
@@ -121,7 +115,7 @@ class VirtualDevice:
         self._token, self._boot, self._seq = "", 0, 0
 
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_thread: int | None = None
+        self._sockets: LoopSockets | None = None
         self._client: paho.Client | None = None
         self._connected = self._connack_seen = False
         self._connected_event = asyncio.Event()
@@ -166,7 +160,7 @@ class VirtualDevice:
         if self._started:
             raise RuntimeError(f"device {self.device_id} was already started")
         self._loop = asyncio.get_running_loop()
-        self._loop_thread = threading.get_ident()
+        self._sockets = LoopSockets(self._loop)
         self._token, self._boot, stored = await self._io(self._store.open)
         for message_id, channel, body in stored:
             self._outbox[message_id] = Pending(message_id, channel, body)
@@ -414,10 +408,8 @@ class VirtualDevice:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_publish = self._on_publish
-        client.on_socket_open = self._on_socket_open
-        client.on_socket_close = self._on_socket_close
-        client.on_socket_register_write = self._on_socket_register_write
-        client.on_socket_unregister_write = self._on_socket_unregister_write
+        assert self._sockets is not None
+        self._sockets.attach(client)
         return client
 
     def _connect_blocking(self, client: paho.Client) -> None:
@@ -511,31 +503,18 @@ class VirtualDevice:
 
     def _drop(self, client: paho.Client) -> None:
         """Close the connection without DISCONNECT, as a crash or a dead battery would."""
-        sock = client.socket()
-        if sock is None:
-            return
-        if isinstance(sock, socket.socket):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-        # paho reads the end of the stream, closes the socket itself and reports the loss.
-        for _ in range(1000):
-            if client.socket() is None:
-                return
-            client.loop_read()
-        # Never expected on a shut-down socket; close it anyway rather than leak it.
-        self._on_socket_close(client, None, sock)
-        sock.close()
+        if self._sockets is not None:
+            self._sockets.drop(client)
 
     def _forget(self, client: paho.Client) -> None:
         """Make sure an old client holds no socket and can call nothing after we let it go."""
-        self._drop(client)
-        client.on_socket_open = client.on_socket_close = None
-        client.on_socket_register_write = client.on_socket_unregister_write = None
+        if self._sockets is not None:
+            self._sockets.detach(client)
         if self._client is client:
             self._connected = False
             self._connected_event.clear()
 
-    # -- paho callbacks (on the event loop thread, except the socket hooks during connect) --
+    # -- paho callbacks (on the event loop thread: see homesim.loop_sockets) ----------------
 
     def _on_connect(
         self,
@@ -650,51 +629,3 @@ class VirtualDevice:
                 return
             self._seen_commands.add(command_id)
         self.commands.put_nowait(command)
-
-    def _in_loop(self, function: Callable[[], None]) -> None:
-        """Run on the event loop thread: paho calls socket hooks from the connect thread too."""
-        assert self._loop is not None
-        if threading.get_ident() == self._loop_thread:
-            function()
-        else:
-            self._loop.call_soon_threadsafe(function)
-
-    def _on_socket_open(self, client: paho.Client, _userdata: Any, sock: paho.SocketLike) -> None:
-        """Watch the new socket for data from the broker."""
-
-        def watch() -> None:
-            """Only if the socket is still this client's: it may have closed meanwhile."""
-            if client.socket() is sock and self._loop is not None:
-                self._loop.add_reader(sock, client.loop_read)
-
-        self._in_loop(watch)
-
-    def _on_socket_close(self, _client: Any, _userdata: Any, sock: paho.SocketLike) -> None:
-        """Stop watching a socket; paho closes it right after, always on the loop thread."""
-        if self._loop is not None:
-            self._loop.remove_reader(sock)
-            self._loop.remove_writer(sock)
-
-    def _on_socket_register_write(
-        self, client: paho.Client, _userdata: Any, sock: paho.SocketLike
-    ) -> None:
-        """paho has bytes to send: write when the socket can take them."""
-
-        def watch() -> None:
-            """Only if the socket is still this client's: it may have closed meanwhile."""
-            if client.socket() is sock and self._loop is not None:
-                self._loop.add_writer(sock, client.loop_write)
-
-        self._in_loop(watch)
-
-    def _on_socket_unregister_write(
-        self, client: paho.Client, _userdata: Any, sock: paho.SocketLike
-    ) -> None:
-        """Everything is sent: stop asking for writability."""
-
-        def unwatch() -> None:
-            """A closed socket was already unwatched by the close hook."""
-            if client.socket() is sock and self._loop is not None:
-                self._loop.remove_writer(sock)
-
-        self._in_loop(unwatch)
