@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import json
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
@@ -19,6 +20,14 @@ app = typer.Typer(
     " not in the wheel, and is imported only when a benchmark runs).",
     no_args_is_help=True,
 )
+
+
+def _require_bench() -> None:
+    """Fail in one line where the benchmarks are missing: they are not in the wheel."""
+    if importlib.util.find_spec("bench") is None:
+        raise fail(
+            "the benchmarks are not installed with the wheel: run vaki bench from a source checkout"
+        )
 
 
 def _run_bench(
@@ -79,6 +88,7 @@ def bench_ingest(
 
     Uses the configured broker (VAKI_MQTT_URL) or, when none is set, the embedded one.
     """
+    _require_bench()
     import bench
 
     config = bench.BenchConfig(
@@ -105,6 +115,7 @@ def bench_alerts(
     as_json: Annotated[bool, typer.Option("--json", help="Last line: one JSON object.")] = False,
 ) -> None:
     """Panic → console stream latency under background load, and escalation lateness."""
+    _require_bench()
     import bench
 
     config = bench.AlertBenchConfig(
@@ -135,6 +146,7 @@ def bench_checkins(
 ) -> None:
     """A slot of check-ins due for every resident at once: due → on the tablet, duplicates,
     how late missed check-ins are raised, and the scheduler's memory."""
+    _require_bench()
     import bench
 
     config = bench.CheckinBenchConfig(
@@ -155,6 +167,7 @@ def bench_video(
 ) -> None:
     """Relayed 1:1 calls (640×480 30 fps + sound) added until frames arrive late: max calls,
     server CPU per stream, call setup time, against aiortc's stock transcoding path."""
+    _require_bench()
     import bench
 
     config = bench.VideoBenchConfig(
