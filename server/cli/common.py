@@ -11,12 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 import care
 import devices
-from server.db import (
-    check_database,
-    create_engine,
-    session_factory,
-    upgrade_database,
-)
+from server.db import check_database, create_engine, session_factory, upgrade_database
 from server.errors import StartupError
 from server.settings import Settings
 

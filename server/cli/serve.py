@@ -11,10 +11,7 @@ import typer
 
 from server.cli.common import fail, load_settings, run_with_database
 from server.cli.demo import print_world
-from server.db import (
-    check_database,
-    describe_url,
-)
+from server.db import check_database, describe_url
 from server.demo import load_demo_world
 from server.errors import PortInUseError, StartupError
 from server.logging import configure_logging
