@@ -55,7 +55,6 @@ from devices.registry import (
     tablet_key,
     unhandled_alarm_events,
 )
-from devices.simulator import SCENARIOS, SimulatedDevice, SimulatedHome, Simulator
 from devices.topics import (
     ALARM_CHANNELS,
     MAIN_CHANNELS,
@@ -75,7 +74,6 @@ __all__ = [
     "MAIN_CHANNELS",
     "MODELS",
     "MOSQUITTO_CONF",
-    "SCENARIOS",
     "SERVICE_USERNAME",
     "UNREADABLE_EVENT",
     "BatchSubscriber",
@@ -99,9 +97,6 @@ __all__ = [
     "PairingRefusedError",
     "ProvisionedDevice",
     "Reading",
-    "SimulatedDevice",
-    "SimulatedHome",
-    "Simulator",
     "TabletPairing",
     "TooManyPairingAttemptsError",
     "UnknownDeviceError",
