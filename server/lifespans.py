@@ -24,25 +24,31 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from litestar import Litestar
 
 import alerts
-import devices
+import homesim
 from devices import (
     ALARM_CHANNELS,
     ALARM_LANE,
     MAIN_CHANNELS,
     SERVICE_USERNAME,
+    BrokerStartError,
     EmbeddedBroker,
     InboundMessage,
     Ingestor,
     LaneProbe,
+    LocalBroker,
     MqttEndpoint,
     MqttLink,
+    PrivateMosquitto,
+    active_broker_logins,
     ingest_subscriptions,
     is_probe_topic,
+    mosquitto_binary,
     probe_topic,
 )
+from server.alarm_path import AlarmPipeline, build_channels
+from server.checkin_path import CheckinPipeline
 from server.db import create_engine, describe_url, session_factory, upgrade_database
 from server.demo import simulated_demo_homes
-from server.pipeline import AlarmPipeline, CheckinPipeline, build_channels
 from server.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -76,17 +82,15 @@ async def open_database(runtime: Runtime) -> AsyncIterator[None]:
         await engine.dispose()
 
 
-def _local_broker(runtime: Runtime) -> devices.LocalBroker:
+def _local_broker(runtime: Runtime) -> LocalBroker:
     """A private Mosquitto when the program is installed (or asked for), else amqtt."""
     settings = runtime.settings
-    binary = devices.mosquitto_binary()
+    binary = mosquitto_binary()
     choice = settings.mqtt_embedded_broker
     if choice == "mosquitto" and binary is None:
-        raise devices.BrokerStartError(
-            "VAKI_MQTT_EMBEDDED_BROKER=mosquitto but it is not installed"
-        )
+        raise BrokerStartError("VAKI_MQTT_EMBEDDED_BROKER=mosquitto but it is not installed")
     if binary is not None and choice != "amqtt":
-        return devices.PrivateMosquitto(
+        return PrivateMosquitto(
             host=settings.mqtt_embedded_host,
             preferred_port=settings.mqtt_embedded_port,
             data_dir=settings.data_dir,
@@ -106,7 +110,7 @@ async def _broker_logins(runtime: Runtime) -> list[tuple[str, str]]:
     """Every active device's broker login, from the registry."""
     assert runtime.sessions is not None
     async with runtime.sessions() as session:
-        return await devices.active_broker_logins(session)
+        return await active_broker_logins(session)
 
 
 async def refresh_broker_logins(runtime: Runtime) -> None:
@@ -115,7 +119,7 @@ async def refresh_broker_logins(runtime: Runtime) -> None:
         await runtime.broker.reload(await _broker_logins(runtime))
 
 
-async def _follow_registry(runtime: Runtime, broker: devices.LocalBroker) -> None:
+async def _follow_registry(runtime: Runtime, broker: LocalBroker) -> None:
     """Hand the broker every change of device logins, so revoked devices are cut off."""
     while True:
         await asyncio.sleep(BROKER_RELOAD_INTERVAL_S)
@@ -378,7 +382,7 @@ async def open_demo_homes(runtime: Runtime) -> AsyncIterator[None]:
     # Their logins may be new: the broker must know them before they connect.
     await refresh_broker_logins(runtime)
     host, port = broker_address(runtime)
-    simulator = devices.Simulator(homes, host, port, speed=60.0)
+    simulator = homesim.Simulator(homes, host, port, speed=60.0)
     task = asyncio.create_task(simulator.run(), name="demo-homes")
     log.info("%s simulated homes are running (one simulated hour per minute)", len(homes))
     try:
