@@ -36,10 +36,14 @@ from alerts.errors import (
     AlertNotFoundError,
     AlertsError,
     AlertStateError,
+    InvalidError,
     InvalidSubscriptionError,
+    NotAllowedError,
+    NotFoundError,
     PlanError,
     PolicyGapError,
     PromptNotFoundError,
+    StateConflictError,
 )
 from alerts.escalation import EscalationEngine
 from alerts.lifecycle import AlertLifecycle
@@ -68,6 +72,7 @@ from alerts.models import (
 from alerts.oncall import coverage_gaps, on_call_now, policy_gaps
 from alerts.policies import PolicySpec, TierSpec, add_push_subscription, save_policy
 from alerts.rules import DEFAULT_RULES, EVENT_ALARMS, RuleEngine, event_alarm
+from alerts.service import AlertService, is_technical, may_see
 
 MODELS = (
     Alert,
@@ -96,6 +101,7 @@ __all__ = [
     "AlertLifecycle",
     "AlertNotFoundError",
     "AlertRule",
+    "AlertService",
     "AlertSeverity",
     "AlertStateError",
     "AlertStatus",
@@ -115,7 +121,10 @@ __all__ = [
     "EscalationState",
     "EscalationStep",
     "EscalationTier",
+    "InvalidError",
     "InvalidSubscriptionError",
+    "NotAllowedError",
+    "NotFoundError",
     "Notification",
     "NotificationStatus",
     "OnCallOverride",
@@ -131,6 +140,7 @@ __all__ = [
     "PushSubscription",
     "RuleEngine",
     "SmsGatewayChannel",
+    "StateConflictError",
     "StepKind",
     "StepStatus",
     "TierSpec",
@@ -142,6 +152,8 @@ __all__ = [
     "coverage_gaps",
     "event_alarm",
     "generate_vapid_keys",
+    "is_technical",
+    "may_see",
     "on_call_now",
     "plan_problems",
     "policy_gaps",

@@ -8,7 +8,14 @@ timestamps, id types) and secret hashing (argon2).
 """
 
 from care.access_log import access_log_of, log_access, resident_team_ids, residents_of_teams
-from care.errors import CareError, DuplicateError, NotAllowedError, NotFoundError
+from care.errors import (
+    CareError,
+    DuplicateError,
+    InvalidError,
+    NotAllowedError,
+    NotFoundError,
+    StateConflictError,
+)
 from care.models import (
     AccessLogEntry,
     ApiToken,
@@ -25,7 +32,7 @@ from care.models import (
     TeamMembership,
 )
 from care.registry import add_staff_user, ensure_organisation, get_resident
-from care.roles import ROLE_PERMISSIONS, Permission, may, require
+from care.roles import ROLE_PERMISSIONS, Actor, Permission, may, require
 from care.secrets import (
     hash_machine_secret,
     hash_secret,
@@ -55,12 +62,14 @@ __all__ = [
     "MODELS",
     "ROLE_PERMISSIONS",
     "AccessLogEntry",
+    "Actor",
     "ApiToken",
     "BigIntId",
     "CareError",
     "CareTeam",
     "Contact",
     "DuplicateError",
+    "InvalidError",
     "LoginAttempt",
     "NotAllowedError",
     "NotFoundError",
@@ -72,6 +81,7 @@ __all__ = [
     "StaffRole",
     "StaffSession",
     "StaffUser",
+    "StateConflictError",
     "TeamMembership",
     "UTCDateTime",
     "accept_totp",

@@ -69,6 +69,15 @@ def _alarm_lifecycle(state: State) -> alerts.AlertLifecycle:
     return runtime.alarms.lifecycle
 
 
+def _alert_service(state: State) -> alerts.AlertService:
+    """Alerts as staff handle them, for controllers."""
+    runtime: Runtime = state.runtime
+    if runtime.sessions is None:
+        raise ServiceUnavailableException("the database is not open")
+    lifecycle = runtime.alarms.lifecycle if runtime.alarms is not None else None
+    return alerts.AlertService(runtime.sessions, lifecycle)
+
+
 def _checkin_desk(state: State) -> web.CheckinDesk:
     """The check-in pipeline, for the tablet's controllers."""
     runtime: Runtime = state.runtime
@@ -128,11 +137,16 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = care.utcno
         middleware=[prometheus.middleware],
         # Closed by default: every route needs a signed-in staff member unless it is public.
         guards=[web.require_staff],
-        exception_handlers={NotAuthorizedException: web.sign_in_or_refuse},
+        exception_handlers={
+            NotAuthorizedException: web.sign_in_or_refuse,
+            # One handler per domain: its errors' meaning decides the status (web.error_responses).
+            **dict.fromkeys(web.DOMAIN_ERRORS, web.domain_error_response),
+        },
         plugins=[live],
         dependencies={
             "sessions": Provide(_sessions, sync_to_thread=False),
             "alarm_lifecycle": Provide(_alarm_lifecycle, sync_to_thread=False),
+            "alert_service": Provide(_alert_service, sync_to_thread=False),
             "checkin_desk": Provide(_checkin_desk, sync_to_thread=False),
             "video_service": Provide(provide_video_service, sync_to_thread=False),
             "tablet_desk": Provide(_tablet_desk, sync_to_thread=False),

@@ -21,6 +21,7 @@ from web.console import CONSOLE_ROUTES
 from web.console_api import ResidentsController
 from web.console_waiting import WAITING_ROUTES
 from web.device_test_pages import DEVICE_TEST_ROUTES
+from web.error_responses import DOMAIN_ERRORS, domain_error_response, status_of
 from web.pages import index
 from web.policies_api import PoliciesController
 from web.resident_settings_api import ResidentSettingsController
@@ -46,15 +47,18 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
 
 __all__ = [
     "ACCESS_STATE_KEY",
+    "DOMAIN_ERRORS",
     "ROUTE_HANDLERS",
     "AccessPolicy",
     "CheckinDesk",
     "HelpDesk",
     "StaffAccess",
     "StaffIdentity",
+    "domain_error_response",
     "identify",
     "require_staff",
     "sign_in_or_refuse",
+    "status_of",
     "template_config",
     "visible_resident",
 ]

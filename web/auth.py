@@ -63,6 +63,16 @@ class StaffIdentity:
     team_ids: frozenset[int]
     full_name: str = ""
 
+    @property
+    def actor(self) -> care.Actor:
+        """This staff member as the domain services take them."""
+        return care.Actor(
+            staff_id=self.staff_id,
+            organisation_id=self.organisation_id,
+            role=self.role,
+            team_ids=self.team_ids,
+        )
+
 
 def is_public(path: str) -> bool:
     """True for the paths anyone may reach without signing in."""
