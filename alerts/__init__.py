@@ -70,6 +70,7 @@ from alerts.models import (
     StepStatus,
 )
 from alerts.oncall import coverage_gaps, on_call_now, policy_gaps
+from alerts.plan_service import CheckinPlanService
 from alerts.policies import PolicySpec, TierSpec, add_push_subscription, save_policy
 from alerts.rules import DEFAULT_RULES, EVENT_ALARMS, RuleEngine, event_alarm
 from alerts.service import AlertService, is_technical, may_see
@@ -111,6 +112,7 @@ __all__ = [
     "Channel",
     "CheckinKind",
     "CheckinPlan",
+    "CheckinPlanService",
     "CheckinPrompt",
     "CheckinService",
     "ClosedPrompt",

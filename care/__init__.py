@@ -40,6 +40,7 @@ from care.secrets import (
     verify_machine_secret,
     verify_secret,
 )
+from care.service import AccessLogLine, ResidentService, visible_resident
 from care.storage import BigIntId, UTCDateTime, as_utc, utcnow
 from care.tokens import create_api_token, revoke_api_token, staff_for_token, team_ids_of
 from care.totp import accept_totp, enrol_totp
@@ -62,6 +63,7 @@ __all__ = [
     "MODELS",
     "ROLE_PERMISSIONS",
     "AccessLogEntry",
+    "AccessLogLine",
     "Actor",
     "ApiToken",
     "BigIntId",
@@ -77,6 +79,7 @@ __all__ = [
     "OrganisationKind",
     "Permission",
     "Resident",
+    "ResidentService",
     "ResidentTeam",
     "StaffRole",
     "StaffSession",
@@ -106,4 +109,5 @@ __all__ = [
     "utcnow",
     "verify_machine_secret",
     "verify_secret",
+    "visible_resident",
 ]

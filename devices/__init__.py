@@ -59,6 +59,7 @@ from devices.registry import (
     tablet_key,
     unhandled_alarm_events,
 )
+from devices.service import HELP_REQUEST, DeviceService, PairedTablet
 from devices.simulator import SCENARIOS, SimulatedDevice, SimulatedHome, Simulator
 from devices.topics import (
     ALARM_CHANNELS,
@@ -74,6 +75,7 @@ __all__ = [
     "ALARM_CHANNELS",
     "ALARM_LANE",
     "EXPECTED_INTERVAL_S",
+    "HELP_REQUEST",
     "MAIN_CHANNELS",
     "MODELS",
     "MOSQUITTO_CONF",
@@ -87,6 +89,7 @@ __all__ = [
     "DeadLetter",
     "Device",
     "DeviceKind",
+    "DeviceService",
     "DevicesError",
     "EmbeddedBroker",
     "Event",
@@ -99,6 +102,7 @@ __all__ = [
     "MqttUnavailableError",
     "NotAllowedError",
     "NotFoundError",
+    "PairedTablet",
     "PairingAttempt",
     "PairingCode",
     "PairingRefusedError",

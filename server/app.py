@@ -25,6 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 import alerts
 import care
+import devices
 import web
 from server.health import HealthController
 from server.lifespans import LIFESPANS
@@ -32,7 +33,6 @@ from server.live import ResilientPostgresChannels
 from server.pipeline import ALERTS_CHANNEL
 from server.runtime import Runtime
 from server.settings import Settings
-from server.tablet_desk import TabletDesk
 from server.video_lifespan import (
     VIDEO_STATE_KEY,
     provide_video_service,
@@ -86,12 +86,13 @@ def _checkin_desk(state: State) -> web.CheckinDesk:
     return runtime.checkins
 
 
-def _tablet_desk(state: State) -> web.HelpDesk:
-    """ "I need help" from the tablet page, raised on the alarm path."""
+def _tablet_desk(state: State) -> devices.DeviceService:
+    """Tablet events ("I need help"), committed as ingestion commits them and handed to the
+    same batch subscribers as an MQTT batch (the alarm path first)."""
     runtime: Runtime = state.runtime
     if runtime.sessions is None or runtime.alarms is None:
         raise ServiceUnavailableException("the alarm path is not running")
-    return TabletDesk(runtime.sessions, runtime.alarms)
+    return devices.DeviceService(runtime.sessions, runtime.batch_subscribers)
 
 
 def _staff_access(

@@ -45,6 +45,7 @@ from video.records import (
     staff_participant,
 )
 from video.rooms import Member, VideoConfig, VideoService
+from video.service import ConsultationService
 from video.tokens import participant_id, turn_credential
 from video.virtual_participant import (
     VirtualParticipant,
@@ -63,6 +64,7 @@ __all__ = [
     "CallTakenError",
     "Consultation",
     "ConsultationKind",
+    "ConsultationService",
     "ConsultationStatus",
     "DeviceTestNotFoundError",
     "DeviceTests",

@@ -26,7 +26,7 @@ from web.pages import index
 from web.policies_api import PoliciesController
 from web.resident_settings_api import ResidentSettingsController
 from web.sessions import AccessPolicy, StaffAccess
-from web.tablet import TABLET_ROUTES, CheckinDesk, HelpDesk
+from web.tablet import TABLET_ROUTES, CheckinDesk
 from web.templating import STATIC_DIR, template_config
 from web.video_api import VIDEO_ROUTES
 
@@ -51,7 +51,6 @@ __all__ = [
     "ROUTE_HANDLERS",
     "AccessPolicy",
     "CheckinDesk",
-    "HelpDesk",
     "StaffAccess",
     "StaffIdentity",
     "domain_error_response",

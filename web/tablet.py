@@ -19,9 +19,6 @@ from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import (
     NotAuthorizedException,
-    NotFoundException,
-    TooManyRequestsException,
-    ValidationException,
 )
 from litestar.params import FromPath, JSONBody
 from litestar.response import Template
@@ -76,18 +73,9 @@ class CheckinDesk(Protocol):
         ...
 
 
-@runtime_checkable
-class HelpDesk(Protocol):
-    """What "I need help" needs of the server: an alarm raised at once."""
-
-    async def ask_for_help(self, device_id: str, resident_id: int, request_id: str) -> bool:
-        """Record the request and raise its alert; False for a resend of the same one."""
-        ...
-
-
 Sessions = NamedDependency[async_sessionmaker[AsyncSession]]
 Desk = NamedDependency[CheckinDesk]
-Help = NamedDependency[HelpDesk]
+Help = NamedDependency[devices.DeviceService]
 
 
 class Answer(BaseModel):
@@ -117,8 +105,7 @@ async def tablet_device(
     key = header[7:].strip() if header.lower().startswith("bearer ") else ""
     if not key:
         raise NotAuthorizedException("this tablet has no device key")
-    async with sessions() as session:
-        device = await devices.authenticate_device(session, key)
+    device = await devices.DeviceService(sessions).tablet_for_key(key)
     if device is None or device.resident_id is None:
         raise NotAuthorizedException("the device key is not valid (revoked?)")
     return device
@@ -258,29 +245,13 @@ class TabletController(Controller):
     async def pair(
         self, request: Request[Any, Any, Any], sessions: Sessions, data: JSONBody[PairingRequest]
     ) -> dict[str, str]:
-        """Pair this tablet with the code from the care team; the answer holds its key."""
+        """Pair this tablet with the code from the care team; the answer holds its key
+        (422 for a wrong, used or expired code; 429 while the address must wait)."""
         address = request.client.host if request.client else ""
-        async with sessions() as session:
-            try:
-                paired = await devices.redeem_pairing_code(
-                    session, data.code, client_address=address
-                )
-            except devices.TooManyPairingAttemptsError as err:
-                await session.commit()
-                raise TooManyRequestsException(
-                    "too many wrong codes: wait a while and try again",
-                    headers={"Retry-After": str(int(err.retry_after.total_seconds()))},
-                ) from err
-            except devices.PairingRefusedError as err:
-                await session.commit()  # the wrong code is counted
-                raise ValidationException(str(err)) from err
-            resident = await session.get(care.Resident, paired.device.resident_id)
-            await session.commit()
-        assert resident is not None
-        return {
-            "key": devices.tablet_key(paired.device.id, paired.secret),
-            "language": i18n.supported(resident.language),
-        }
+        paired = await devices.DeviceService(sessions).pair_tablet(
+            data.code, client_address=address
+        )
+        return {"key": paired.key, "language": i18n.supported(paired.language)}
 
     @get("/home")
     async def home(
@@ -331,12 +302,9 @@ class TabletController(Controller):
     ) -> dict[str, Any]:
         """Answer a prompt; a second answer is not taken (``accepted`` is false)."""
         resident_id = await tablet_resident(request, sessions)
-        try:
-            outcome = await checkin_desk.answer(
-                reference, data.answer, data.answers, via="tablet", resident_id=resident_id
-            )
-        except alerts.PromptNotFoundError as err:
-            raise NotFoundException(str(err)) from err
+        outcome = await checkin_desk.answer(
+            reference, data.answer, data.answers, via="tablet", resident_id=resident_id
+        )
         return {
             "prompt_id": reference,
             "accepted": outcome.accepted,
@@ -363,8 +331,7 @@ class TabletController(Controller):
     ) -> dict[str, Any]:
         """ "I need help": an alarm for the resident's care team, at once."""
         device = await tablet_device(request, sessions)
-        assert device.resident_id is not None
-        new = await tablet_desk.ask_for_help(device.id, device.resident_id, data.request_id)
+        new = await tablet_desk.ask_for_help(device, data.request_id)
         return {"status": "sent", "new": new}
 
 

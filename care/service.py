@@ -1,0 +1,118 @@
+"""What staff do with residents, as one service: the logged read, tablet settings, access log.
+
+Every read of a resident's data goes through :func:`visible_resident`, so the access log
+is complete; a resident of no team of the caller is "not found", as if absent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from care.access_log import access_log_of, log_access, resident_team_ids
+from care.errors import NotFoundError
+from care.models import AccessLogEntry, Organisation, Resident, StaffUser
+from care.roles import Actor, Permission
+
+
+async def visible_resident(
+    session: AsyncSession, actor: Actor, resident_id: int, *, action: str, context: str = ""
+) -> Resident:
+    """The resident, when one of the caller's teams looks after them, with the read logged.
+
+    A resident of other teams is :class:`NotFoundError`: their existence is not the caller's.
+    """
+    resident = await session.get(Resident, resident_id)
+    teams = await resident_team_ids(session, resident_id) if resident is not None else set()
+    if resident is None or not teams & actor.team_ids:
+        raise NotFoundError(f"no resident {resident_id}")
+    await log_access(
+        session,
+        staff_id=actor.staff_id,
+        organisation_id=actor.organisation_id,
+        resident_id=resident_id,
+        action=action,
+        context=context,
+    )
+    return resident
+
+
+@dataclass(frozen=True)
+class AccessLogLine:
+    """One read of a resident's data, with who read it in words."""
+
+    entry: AccessLogEntry
+    staff_name: str | None
+    organisation: str | None
+
+
+class ResidentService:
+    """A resident's data as staff of the resident's care teams see and change it."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        """Query and write through ``sessions``."""
+        self._sessions = sessions
+
+    async def tablet_settings(self, actor: Actor, resident_id: int) -> Resident:
+        """The resident, for their tablet's language and call answering; the read is logged."""
+        actor.require(Permission.READ_CLINICAL)
+        async with self._sessions() as session, session.begin():
+            return await visible_resident(
+                session, actor, resident_id, action="read tablet settings"
+            )
+
+    async def change_tablet_settings(
+        self, actor: Actor, resident_id: int, *, language: str, auto_answer_scheduled_calls: bool
+    ) -> Resident:
+        """Set the tablet's language and whether it answers booked calls of the team itself."""
+        async with self._sessions() as session, session.begin():
+            resident = await visible_resident(
+                session, actor, resident_id, action="change tablet settings"
+            )
+            actor.require(Permission.EDIT_RESIDENT_SETTINGS)
+            resident.language = language
+            resident.auto_answer_scheduled_calls = auto_answer_scheduled_calls
+            session.add(resident)
+            return resident
+
+    async def access_log(
+        self,
+        actor: Actor,
+        resident_id: int,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[AccessLogLine]:
+        """Every read of the resident's data in the period (reading it is logged too)."""
+        actor.require(Permission.READ_ACCESS_LOG)
+        async with self._sessions() as session, session.begin():
+            await visible_resident(
+                session,
+                actor,
+                resident_id,
+                action="access_log.read",
+                context=f"access log from {since or 'the start'} to {until or 'now'}",
+            )
+            entries = await access_log_of(session, resident_id, since=since, until=until)
+            staff_ids = {e.staff_id for e in entries if e.staff_id is not None}
+            staff = {
+                s.id: s.full_name
+                for s in (
+                    await session.exec(select(StaffUser).where(col(StaffUser.id).in_(staff_ids)))
+                ).all()
+            }
+            organisations = {o.id: o.name for o in (await session.exec(select(Organisation))).all()}
+        return [
+            AccessLogLine(
+                entry=entry,
+                staff_name=staff.get(entry.staff_id) if entry.staff_id is not None else None,
+                organisation=organisations.get(entry.organisation_id)
+                if entry.organisation_id is not None
+                else None,
+            )
+            for entry in entries
+        ]

@@ -1,0 +1,132 @@
+"""What the web asks of devices, as one service: tablets by key, pairing, and tablet events
+taken in through the same ingestion path as MQTT.
+
+A tablet's "I need help" is an event like a panic button's: it is committed as ingestion
+commits events (idempotent on the device and the tablet's own id of the press, with the
+alarm path's "not handled yet" mark) and the committed batch goes to the same subscribers
+an MQTT batch goes to (the alarm path first), so an alert that cannot be raised at once is
+raised by the alarm sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from care import Resident, utcnow
+from devices.contract import EVENT_TYPES
+from devices.ingest import BatchSubscriber, CommittedEvent, IngestedBatch, _insert_new
+from devices.models import Device, Event
+from devices.pairing import redeem_pairing_code
+from devices.registry import authenticate_device, tablet_key
+
+log = logging.getLogger(__name__)
+
+HELP_REQUEST = "help_request"
+
+
+@dataclass(frozen=True)
+class PairedTablet:
+    """A tablet just paired: its key (shown once) and its resident's language."""
+
+    key: str
+    language: str
+
+
+class DeviceService:
+    """Tablets and their events, for the web side."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        subscribers: Sequence[BatchSubscriber] = (),
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        """Work through ``sessions``; hand committed events to ``subscribers`` (the same the
+        MQTT ingestion hands its batches to)."""
+        self._sessions = sessions
+        self._subscribers = subscribers
+        self._clock = clock
+
+    async def tablet_for_key(self, key: str) -> Device | None:
+        """The active, resident-bound device a tablet key belongs to; None when not valid."""
+        if not key:
+            return None
+        async with self._sessions() as session:
+            return await authenticate_device(session, key)
+
+    async def pair_tablet(self, code: str, *, client_address: str) -> PairedTablet:
+        """Pair a tablet with a code from the care team; a wrong code is counted even so.
+
+        Raises PairingRefusedError for a wrong, used or expired code and
+        TooManyPairingAttemptsError while the address must wait.
+        """
+        async with self._sessions() as session:
+            try:
+                paired = await redeem_pairing_code(session, code, client_address=client_address)
+            except Exception:
+                await session.commit()  # the wrong code is counted
+                raise
+            resident = await session.get(Resident, paired.device.resident_id)
+            await session.commit()
+        assert resident is not None
+        return PairedTablet(
+            key=tablet_key(paired.device.id, paired.secret), language=resident.language
+        )
+
+    async def record_event(
+        self,
+        device: Device,
+        *,
+        message_id: str,
+        type: str,
+        data: dict[str, Any],
+    ) -> CommittedEvent | None:
+        """Commit one event from ``device`` as ingestion does and hand it on as a batch;
+        None when this (device, message id) was committed before (a resend)."""
+        received_at = self._clock()
+        is_alarm = EVENT_TYPES[type].alarm if type in EVENT_TYPES else True
+        row = {
+            "device_id": device.id,
+            "message_id": message_id[:64],
+            "resident_id": device.resident_id,
+            "type": type,
+            "data": data,
+            "device_ts": None,
+            "received_at": received_at,
+            "clock_skewed": False,
+            "alarm_handled_at": None if is_alarm else received_at,
+        }
+        async with self._sessions() as session, session.begin():
+            connection = await session.connection()
+            stored = [
+                CommittedEvent(*r) for r in await _insert_new(connection, Event, Event.data, [row])
+            ]
+        if not stored:
+            return None
+        batch = IngestedBatch(readings=(), events=tuple(stored))
+        for subscriber in self._subscribers:
+            try:
+                await subscriber(batch)
+            except Exception:
+                # Stored and unhandled: the alarm sweep raises it within seconds.
+                log.exception("a subscriber failed on tablet event %s", stored[0].id)
+        return stored[0]
+
+    async def ask_for_help(self, device: Device, request_id: str) -> bool:
+        """ "I need help" from the tablet page: an alarm, as a panic button's; False for a
+        resend of the same press (``request_id`` is the tablet's own id of it)."""
+        committed = await self.record_event(
+            device, message_id=f"help-{request_id}", type=HELP_REQUEST, data={"via": "tablet page"}
+        )
+        if committed is None:
+            log.info("help request %s from %s was already recorded", request_id, device.id)
+            return False
+        log.warning("resident %s asked for help on tablet %s", device.resident_id, device.id)
+        return True

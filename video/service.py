@@ -1,0 +1,113 @@
+"""What staff and tablets do with consultations, as one service: start, book, the waiting
+room, joining, inviting.
+
+The service owns the queries, the role rule and the transaction. Calls are clinical work:
+a technician may not start, book, join or see them; asking a specialist of another
+organisation into a call takes a role that may invite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+import care
+from video.calls import book_consultation, start_consultation, waiting_room
+from video.models import Consultation
+from video.records import (
+    consultation_of,
+    record_invitation,
+    resident_participant,
+    staff_participant,
+)
+
+
+class ConsultationService:
+    """Consultations of the residents of a staff member's care teams, and of a tablet."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Callable[[], datetime] = care.utcnow,
+    ) -> None:
+        """Query and write through ``sessions``; ``clock`` is the time bookings are judged by."""
+        self._sessions = sessions
+        self._clock = clock
+
+    async def start(self, actor: care.Actor, resident_id: int) -> Consultation:
+        """An on-demand call with a resident of the caller's teams, ringing on the tablet now."""
+        actor.require(care.Permission.HOLD_CALLS)
+        async with self._sessions() as session, session.begin():
+            await care.visible_resident(session, actor, resident_id, action="video.start")
+            return await start_consultation(
+                session,
+                resident_id=resident_id,
+                staff_id=actor.staff_id,
+                staff_team_ids=actor.team_ids,
+            )
+
+    async def book(
+        self, actor: care.Actor, resident_id: int, scheduled_at: datetime
+    ) -> Consultation:
+        """Book a call with a resident of the caller's teams (BookingError says what is wrong)."""
+        actor.require(care.Permission.HOLD_CALLS)
+        async with self._sessions() as session, session.begin():
+            await care.visible_resident(session, actor, resident_id, action="video.book")
+            return await book_consultation(
+                session,
+                resident_id=resident_id,
+                staff_id=actor.staff_id,
+                staff_team_ids=actor.team_ids,
+                scheduled_at=scheduled_at,
+                now=self._clock(),
+            )
+
+    async def waiting_room(self, actor: care.Actor) -> list[Consultation]:
+        """Calls of the caller's teams' residents that want staff now, oldest first."""
+        actor.require(care.Permission.READ_CLINICAL)
+        async with self._sessions() as session:
+            residents = await care.residents_of_teams(session, actor.team_ids)
+            return await waiting_room(session, residents, self._clock())
+
+    async def join_as_staff(self, actor: care.Actor, consultation_id: int) -> str:
+        """The caller as a participant of the consultation (the join is logged)."""
+        actor.require(care.Permission.HOLD_CALLS)
+        async with self._sessions() as session, session.begin():
+            consultation = await consultation_of(session, consultation_id)
+            who = await staff_participant(session, consultation, actor.staff_id, actor.team_ids)
+            await care.log_access(
+                session,
+                staff_id=actor.staff_id,
+                organisation_id=actor.organisation_id,
+                resident_id=consultation.resident_id,
+                action="video.join",
+                context=f"consultation {consultation_id}",
+            )
+            return who
+
+    async def join_as_resident(self, resident_id: int, consultation_id: int) -> str:
+        """The tablet's resident as a participant: only of their own consultation."""
+        async with self._sessions() as session:
+            consultation = await consultation_of(session, consultation_id)
+        return resident_participant(consultation, resident_id)
+
+    async def invite(self, actor: care.Actor, consultation_id: int, staff_id: int) -> Consultation:
+        """Let another staff member join; a member of another organisation only by a role
+        that may invite specialists."""
+        actor.require(care.Permission.HOLD_CALLS)
+        async with self._sessions() as session, session.begin():
+            consultation = await consultation_of(session, consultation_id)
+            await care.visible_resident(
+                session, actor, consultation.resident_id, action="video.invite"
+            )
+            invited = await session.get(care.StaffUser, staff_id)
+            if invited is None:
+                raise care.NotFoundError(f"no staff member {staff_id}")
+            if invited.organisation_id != actor.organisation_id:
+                actor.require(care.Permission.INVITE_SPECIALIST)
+            record_invitation(consultation, staff_id, invited_by=actor.staff_id, now=self._clock())
+            session.add(consultation)
+            return consultation
