@@ -301,7 +301,7 @@ async def test_a_technicians_live_stream_carries_technical_alerts_only(served: S
                 continue
         served.app_channels.publish(_change(served.clinical_alert, "critical", north), "alerts")
         served.app_channels.publish(_change(-2, "technical", north), "alerts")
-        received = []
+        received: list[dict[str, Any]] = []
         while not received or received[-1]["alert_id"] != -2:
             received.append(json.loads(await asyncio.wait_for(stream.recv(), 10)))
         # Only technical changes came through; the critical one, published in between, did not.
