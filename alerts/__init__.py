@@ -1,8 +1,9 @@
 """Alerts and everything that makes sure a person sees them.
 
 Owns alert rules and the alert lifecycle, check-in and reminder plans, escalation
-policies with their tiers and on-call, and notification records. Never speaks MQTT or
-HTTP directly.
+policies with their tiers and on-call, and notification records. ``AlertService`` (the
+queue, acknowledge, resolve, policy, rota and overrides) and ``CheckinPlanService`` are what
+the web calls; they hold the role rules. Never speaks MQTT or HTTP directly.
 """
 
 from alerts.changes import AlertCandidate, AlertChange

@@ -7,6 +7,7 @@ device, a low battery); clinical alerts are for the care roles.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -16,7 +17,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from alerts.changes import AlertChange
 from alerts.errors import AlertNotFoundError
 from alerts.lifecycle import AlertLifecycle
-from alerts.models import Alert, AlertSeverity, AlertStatus, EscalationPolicy, PushSubscription
+from alerts.models import (
+    Alert,
+    AlertSeverity,
+    AlertStatus,
+    EscalationPolicy,
+    OnCallOverride,
+    OnCallShift,
+    PushSubscription,
+)
 from alerts.policies import PolicySpec, add_push_subscription, save_policy
 from care import Actor, NotFoundError, Permission
 
@@ -91,11 +100,16 @@ class AlertService:
         await self._to_act_on(actor, alert_id)
         return await self._alarms().resolve(alert_id, actor.staff_id, outcome=outcome, note=note)
 
-    async def save_policy(self, actor: Actor, team_id: int, spec: PolicySpec) -> EscalationPolicy:
-        """Replace a team's escalation policy; :class:`PolicyGapError` names every gap."""
+    @staticmethod
+    def _runs_team(actor: Actor, team_id: int) -> None:
+        """Not found for a team of others; not allowed for a role that does not run teams."""
         if team_id not in actor.team_ids:
             raise NotFoundError(f"no team {team_id}")
         actor.require(Permission.EDIT_POLICY)
+
+    async def save_policy(self, actor: Actor, team_id: int, spec: PolicySpec) -> EscalationPolicy:
+        """Replace a team's escalation policy; :class:`PolicyGapError` names every gap."""
+        self._runs_team(actor, team_id)
         async with self._sessions() as session, session.begin():
             return await save_policy(session, team_id, spec)
 
@@ -105,3 +119,50 @@ class AlertService:
         """This staff member's browser takes web push notifications."""
         async with self._sessions() as session, session.begin():
             return await add_push_subscription(session, actor.staff_id, subscription)
+
+    async def add_shift(
+        self, actor: Actor, team_id: int, *, staff_id: int, weekday: int, starts: str, ends: str
+    ) -> OnCallShift:
+        """A weekly on-call shift; one ending before it starts runs overnight."""
+        self._runs_team(actor, team_id)
+        shift = OnCallShift(
+            team_id=team_id, staff_id=staff_id, weekday=weekday, starts=starts, ends=ends
+        )
+        async with self._sessions() as session, session.begin():
+            session.add(shift)
+        return shift
+
+    async def remove_shift(self, actor: Actor, team_id: int, shift_id: int) -> None:
+        """Take a weekly shift of the team off the rota (one already gone is fine)."""
+        self._runs_team(actor, team_id)
+        async with self._sessions() as session, session.begin():
+            shift = await session.get(OnCallShift, shift_id)
+            if shift is not None and shift.team_id == team_id:
+                await session.delete(shift)
+
+    async def add_override(
+        self,
+        actor: Actor,
+        team_id: int,
+        *,
+        staff_id: int,
+        starts_at: datetime,
+        ends_at: datetime,
+        note: str = "",
+    ) -> OnCallOverride:
+        """Someone else on call for a while: it wins over the weekly shifts."""
+        self._runs_team(actor, team_id)
+        override = OnCallOverride(
+            team_id=team_id, staff_id=staff_id, starts_at=starts_at, ends_at=ends_at, note=note
+        )
+        async with self._sessions() as session, session.begin():
+            session.add(override)
+        return override
+
+    async def remove_override(self, actor: Actor, team_id: int, override_id: int) -> None:
+        """Take an override of the team off the rota (one already gone is fine)."""
+        self._runs_team(actor, team_id)
+        async with self._sessions() as session, session.begin():
+            override = await session.get(OnCallOverride, override_id)
+            if override is not None and override.team_id == team_id:
+                await session.delete(override)

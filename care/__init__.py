@@ -3,8 +3,11 @@
 Owns organisations (municipalities, health institutions), care teams whose members come
 from several organisations, staff users and their roles, their console sessions, login
 attempts and second factor, residents with their language, time zone and contacts, and the
-append-only access log. Also owns the storage primitives every domain shares (UTC
-timestamps, id types) and secret hashing (argon2).
+append-only access log, the one table of role rules (``may``, ``require``, ``Actor``) and
+``ResidentService`` (the logged read of a resident, tablet settings, the access log). Its
+errors say what they mean (not found, not allowed, state conflict, invalid). Also owns the
+storage primitives every domain shares (UTC timestamps, id types) and secret hashing
+(argon2).
 """
 
 from care.access_log import access_log_of, log_access, resident_team_ids, residents_of_teams

@@ -2,7 +2,8 @@
 
 Owns the MQTT topic contract v1, the device registry with provisioning and hashed
 credentials, the embedded broker, and the storage of readings, events and dead letters.
-Never decides what is an alert.
+``DeviceService`` is what the web calls: tablets by key, pairing, and tablet events taken
+in through the same ingestion path as MQTT. Never decides what is an alert.
 """
 
 from devices.commands import send_command

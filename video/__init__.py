@@ -2,7 +2,9 @@
 
 Owns consultations and their records, rooms, WebRTC signalling, the aiortc peers that
 relay media (forwarded encoded, see ``video.passthrough``), room tokens and TURN
-credentials, call quality, the call queue and the device test. Never knows about alerts.
+credentials, call quality, the call queue and the device test. ``ConsultationService`` is
+what the web calls (start, book, waiting room, join, invite), with the role rules for calls.
+Never knows about alerts.
 """
 
 from video.calls import (

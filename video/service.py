@@ -9,13 +9,16 @@ organisation into a call takes a role that may invite.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import care
 from video.calls import book_consultation, start_consultation, waiting_room
+from video.errors import NotFoundError, NotParticipantError
 from video.models import Consultation
 from video.records import (
     consultation_of,
@@ -23,6 +26,42 @@ from video.records import (
     resident_participant,
     staff_participant,
 )
+from video.tokens import participant_id
+
+
+@dataclass(frozen=True)
+class CallPage:
+    """What the console's call page shows: the call, the resident, each participant's name."""
+
+    consultation: Consultation
+    resident: care.Resident
+    names: dict[str, str]
+
+
+async def _names(session: AsyncSession, consultation: Consultation) -> dict[str, str]:
+    """What to call each possible participant: the resident, their teams' staff, invitees."""
+    names: dict[str, str] = {}
+    resident = await session.get(care.Resident, consultation.resident_id)
+    if resident is not None:
+        names[participant_id("resident", consultation.resident_id)] = resident.full_name
+    teams = await care.resident_team_ids(session, consultation.resident_id)
+    invited = {
+        int(str(entry["who"]).split(":", 1)[1])
+        for entry in consultation.participants
+        if str(entry.get("who", "")).startswith("staff:")
+    }
+    members = select(care.TeamMembership.staff_id).where(
+        col(care.TeamMembership.team_id).in_(sorted(teams))
+    )
+    staff = await session.exec(
+        select(care.StaffUser).where(
+            col(care.StaffUser.id).in_(members) | col(care.StaffUser.id).in_(sorted(invited))
+        )
+    )
+    for person in staff.all():
+        if person.id is not None:
+            names[participant_id("staff", person.id)] = person.full_name or person.username
+    return names
 
 
 class ConsultationService:
@@ -111,3 +150,18 @@ class ConsultationService:
             record_invitation(consultation, staff_id, invited_by=actor.staff_id, now=self._clock())
             session.add(consultation)
             return consultation
+
+    async def call_page(self, actor: care.Actor, consultation_id: int) -> CallPage:
+        """The call as its page shows it, for staff who take part; another's call is not found."""
+        actor.require(care.Permission.HOLD_CALLS)
+        async with self._sessions() as session:
+            try:
+                consultation = await consultation_of(session, consultation_id)
+                await staff_participant(session, consultation, actor.staff_id, actor.team_ids)
+            except (care.NotFoundError, NotParticipantError) as err:
+                raise NotFoundError(f"no consultation {consultation_id}") from err
+            resident = await session.get(care.Resident, consultation.resident_id)
+            names = await _names(session, consultation)
+        if resident is None:
+            raise NotFoundError(f"no consultation {consultation_id}")
+        return CallPage(consultation=consultation, resident=resident, names=names)

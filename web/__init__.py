@@ -1,7 +1,8 @@
 """The web side: Litestar controllers, Jinja2 templates, static assets.
 
 Owns the staff console and the senior's tablet pages, their i18n catalogues and staff
-authentication. Holds no business rules: it calls the domains' services.
+authentication, and the one map from domain errors to HTTP (``error_responses``: JSON for
+the API, a page for people). Holds no business rules: it calls the domains' services.
 """
 
 from litestar.static_files import create_static_files_router

@@ -101,7 +101,7 @@ async def access_log_page(
             action="access_log.read",
             context=f"access log page from {first} to {last}",
         )
-        if viewer.identity.role != care.StaffRole.COORDINATOR:
+        if not care.may(viewer.identity.role, care.Permission.READ_ACCESS_LOG):
             await session.commit()  # the attempt stays in the log
             raise PermissionDeniedException(_("Only a coordinator of the resident's team may."))
         entries = await care.access_log_of(session, resident_id, since=since, until=until)

@@ -26,7 +26,6 @@ from web.console_view import back_to, console_page, viewer_of
 Sessions = NamedDependency[async_sessionmaker[AsyncSession]]
 
 # Who may add and revoke devices; everyone on the team may see them.
-DEVICE_MANAGERS = frozenset({care.StaffRole.COORDINATOR.value, care.StaffRole.TECHNICIAN.value})
 LOW_BATTERY_PCT = 20
 # A device not heard from in this many of its reporting intervals is silent.
 SILENT_AFTER_INTERVALS = 3
@@ -66,7 +65,7 @@ async def devices_page(request: Request[Any, Any, Any], sessions: Sessions) -> T
     """Device health, the form to add one, and revoking."""
     viewer = await viewer_of(request, sessions)
     identity = viewer.identity
-    manager = identity.role in DEVICE_MANAGERS
+    manager = care.may(identity.role, care.Permission.MANAGE_DEVICES)
     now = care.utcnow()
     async with sessions() as session:
         resident_ids = await team_resident_ids(session, identity.team_ids)
@@ -111,7 +110,7 @@ async def devices_page(request: Request[Any, Any, Any], sessions: Sessions) -> T
 async def add_device(request: Request[Any, Any, Any], sessions: Sessions) -> Template | Redirect:
     """Register a device; its password (and a tablet's address) are shown this once."""
     viewer = await viewer_of(request, sessions)
-    if viewer.identity.role not in DEVICE_MANAGERS:
+    if not care.may(viewer.identity.role, care.Permission.MANAGE_DEVICES):
         raise PermissionDeniedException("only a coordinator or a technician may add devices")
     form = await request.form()
     try:
@@ -154,7 +153,7 @@ async def revoke_device(
 ) -> Redirect:
     """Shut a device out: its password no longer opens the broker or the tablet API."""
     viewer = await viewer_of(request, sessions)
-    if viewer.identity.role not in DEVICE_MANAGERS:
+    if not care.may(viewer.identity.role, care.Permission.MANAGE_DEVICES):
         raise PermissionDeniedException("only a coordinator or a technician may revoke devices")
     async with sessions() as session:
         device = await session.get(devices.Device, device_id)

@@ -4,6 +4,7 @@ the page headers, and the refusals that are the same on every page."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from litestar import Request
@@ -26,7 +27,6 @@ PAGE_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
 }
-TECHNICIAN = care.StaffRole.TECHNICIAN.value
 
 
 @dataclass(frozen=True)
@@ -38,8 +38,8 @@ class Viewer:
 
     @property
     def is_technician(self) -> bool:
-        """Technicians look after devices, not residents' care."""
-        return self.identity.role == TECHNICIAN
+        """Whether this staff member looks after devices, not residents' care (a technician)."""
+        return not care.may(self.identity.role, care.Permission.READ_CLINICAL)
 
 
 async def viewer_of(
@@ -55,7 +55,7 @@ async def viewer_of(
 
 
 def refuse_technician(viewer: Viewer, what: str) -> None:
-    """A technician asking for a resident's care data gets 404, as if it were absent."""
+    """A technician asking for a resident's care data on a page gets 404, as if it were absent."""
     if viewer.is_technician:
         raise NotFoundException(f"no {what}")
 
@@ -75,6 +75,8 @@ def console_page(
         context={
             "staff": viewer.identity,
             "is_technician": viewer.is_technician,
+            # ``may("edit_policy")``: the same role table the routes use, for links and menus.
+            "may": partial(care.may, viewer.identity.role),
             "csrf_token": csrf_token_of(request),
             "lang": i18n.current_language(),
             "section": section,

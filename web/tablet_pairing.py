@@ -27,7 +27,6 @@ from web import i18n
 from web.auth import StaffIdentity, csrf_token_of, identify, visible_resident
 
 Sessions = NamedDependency[async_sessionmaker[AsyncSession]]
-PAIRING_ROLES = frozenset({care.StaffRole.COORDINATOR, care.StaffRole.NURSE})
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": (
@@ -43,7 +42,7 @@ async def _pairing_staff(
 ) -> StaffIdentity:
     """The signed-in coordinator or nurse; 403 for other roles."""
     identity = await identify(request, sessions)
-    if identity.role not in PAIRING_ROLES:
+    if not care.may(identity.role, care.Permission.PAIR_TABLET):
         raise PermissionDeniedException("only coordinators and nurses pair tablets")
     i18n.use_language(identity.language)
     return identity
