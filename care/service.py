@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from care.access_log import access_log_of, log_access, resident_team_ids
+from care.access_log import access_log_of, log_access, resident_team_ids, residents_of_teams
 from care.errors import NotFoundError
 from care.models import AccessLogEntry, Organisation, Resident, StaffUser
 from care.roles import Actor, Permission
@@ -56,6 +56,18 @@ class ResidentService:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         """Query and write through ``sessions``."""
         self._sessions = sessions
+
+    async def residents_of(self, actor: Actor) -> list[Resident]:
+        """The residents of the caller's care teams, by name (for choosing one in a form)."""
+        actor.require(Permission.READ_CLINICAL)
+        async with self._sessions() as session:
+            ids = await residents_of_teams(session, actor.team_ids)
+            found = await session.exec(
+                select(Resident)
+                .where(col(Resident.id).in_(sorted(ids)))
+                .order_by(col(Resident.full_name))
+            )
+            return list(found.all())
 
     async def tablet_settings(self, actor: Actor, resident_id: int) -> Resident:
         """The resident, for their tablet's language and call answering; the read is logged."""

@@ -60,7 +60,7 @@ from devices.registry import (
     tablet_key,
     unhandled_alarm_events,
 )
-from devices.service import HELP_REQUEST, DeviceService, PairedTablet
+from devices.service import HELP_REQUEST, DeviceService, PairedTablet, ResidentTablets
 from devices.simulator import SCENARIOS, SimulatedDevice, SimulatedHome, Simulator
 from devices.topics import (
     ALARM_CHANNELS,
@@ -109,6 +109,7 @@ __all__ = [
     "PairingRefusedError",
     "ProvisionedDevice",
     "Reading",
+    "ResidentTablets",
     "SimulatedDevice",
     "SimulatedHome",
     "Simulator",

@@ -19,12 +19,18 @@ from typing import Any
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from care import Resident, utcnow
+from care import Actor, Permission, Resident, utcnow, visible_resident
 from devices.contract import EVENT_TYPES
+from devices.errors import UnknownDeviceError
 from devices.ingest import BatchSubscriber, CommittedEvent, IngestedBatch, _insert_new
 from devices.models import Device, Event
-from devices.pairing import redeem_pairing_code
-from devices.registry import authenticate_device, tablet_key
+from devices.pairing import (
+    PairingCode,
+    create_pairing_code,
+    redeem_pairing_code,
+    resident_tablets,
+)
+from devices.registry import authenticate_device, revoke_device, tablet_key
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +43,15 @@ class PairedTablet:
 
     key: str
     language: str
+
+
+@dataclass(frozen=True)
+class ResidentTablets:
+    """A resident's tablets with access, and the pairing code just made (if one was)."""
+
+    resident: Resident
+    tablets: list[Device]
+    code: PairingCode | None = None
 
 
 class DeviceService:
@@ -130,3 +145,32 @@ class DeviceService:
             return False
         log.warning("resident %s asked for help on tablet %s", device.resident_id, device.id)
         return True
+
+    async def resident_tablets(
+        self, actor: Actor, resident_id: int, *, new_code: bool = False
+    ) -> ResidentTablets:
+        """The resident's tablets for staff who pair them; with ``new_code``, a fresh one-time
+        pairing code too (the resident's previous unused code stops working)."""
+        actor.require(Permission.PAIR_TABLET)
+        action = "tablet.pairing.create" if new_code else "tablet.pairing.read"
+        async with self._sessions() as session, session.begin():
+            resident = await visible_resident(session, actor, resident_id, action=action)
+            code = (
+                await create_pairing_code(session, resident_id, staff_id=actor.staff_id)
+                if new_code
+                else None
+            )
+            tablets = await resident_tablets(session, resident_id)
+        return ResidentTablets(resident=resident, tablets=tablets, code=code)
+
+    async def revoke_tablet(self, actor: Actor, resident_id: int, device_id: str) -> None:
+        """End a tablet's access (lost, broken, handed on): its key stops working at once."""
+        actor.require(Permission.PAIR_TABLET)
+        async with self._sessions() as session, session.begin():
+            await visible_resident(
+                session, actor, resident_id, action="tablet.revoke", context=device_id
+            )
+            device = await session.get(Device, device_id)
+            if device is None or device.resident_id != resident_id:
+                raise UnknownDeviceError(f"no tablet {device_id} for this resident")
+            await revoke_device(session, device_id)

@@ -115,9 +115,7 @@ WEB_QUERIES_NOT_YET_MOVED: dict[str, int] = {
     "console_policy.py": 10,
     "console_residents.py": 13,
     "console_view.py": 1,
-    "console_waiting.py": 2,
     "tablet.py": 5,
-    "tablet_pairing.py": 4,
 }
 # Calls on a database session that query or write rows.
 _SESSION_CALLS = {"exec", "execute", "get", "add", "add_all", "delete", "commit", "flush", "merge"}
