@@ -60,7 +60,13 @@ from devices.registry import (
     tablet_key,
     unhandled_alarm_events,
 )
-from devices.service import HELP_REQUEST, DeviceService, PairedTablet, ResidentTablets
+from devices.service import (
+    HELP_REQUEST,
+    DeviceService,
+    PairedTablet,
+    ResidentTablets,
+    TeamDevices,
+)
 from devices.simulator import SCENARIOS, SimulatedDevice, SimulatedHome, Simulator
 from devices.topics import (
     ALARM_CHANNELS,
@@ -115,6 +121,7 @@ __all__ = [
     "Simulator",
     "StateConflictError",
     "TabletPairing",
+    "TeamDevices",
     "TooManyPairingAttemptsError",
     "UnknownDeviceError",
     "active_broker_logins",

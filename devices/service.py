@@ -16,21 +16,29 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import or_
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from care import Actor, Permission, Resident, utcnow, visible_resident
+from care import Actor, Permission, Resident, residents_of_teams, utcnow, visible_resident
 from devices.contract import EVENT_TYPES
 from devices.errors import UnknownDeviceError
 from devices.ingest import BatchSubscriber, CommittedEvent, IngestedBatch, _insert_new
-from devices.models import Device, Event
+from devices.models import Device, DeviceKind, Event
 from devices.pairing import (
     PairingCode,
     create_pairing_code,
     redeem_pairing_code,
     resident_tablets,
 )
-from devices.registry import authenticate_device, revoke_device, tablet_key
+from devices.registry import (
+    ProvisionedDevice,
+    authenticate_device,
+    provision_device,
+    revoke_device,
+    tablet_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +60,15 @@ class ResidentTablets:
     resident: Resident
     tablets: list[Device]
     code: PairingCode | None = None
+
+
+@dataclass(frozen=True)
+class TeamDevices:
+    """The devices a staff member looks after, their residents, and whether they manage them."""
+
+    devices: list[Device]
+    residents: dict[int, Resident]
+    manager: bool
 
 
 class DeviceService:
@@ -173,4 +190,52 @@ class DeviceService:
             device = await session.get(Device, device_id)
             if device is None or device.resident_id != resident_id:
                 raise UnknownDeviceError(f"no tablet {device_id} for this resident")
+            await revoke_device(session, device_id)
+
+    async def team_devices(self, actor: Actor) -> TeamDevices:
+        """Active devices of the caller's teams' residents (and, for those who manage devices,
+        the ones of nobody yet); looking at the list is logged per resident."""
+        actor.require(Permission.READ_DEVICES)
+        manager = actor.may(Permission.MANAGE_DEVICES)
+        async with self._sessions() as session, session.begin():
+            resident_ids = await residents_of_teams(session, actor.team_ids)
+            mine = col(Device.resident_id).in_(sorted(resident_ids))
+            owner = or_(mine, col(Device.resident_id).is_(None)) if manager else mine
+            rows = await session.exec(
+                select(Device)
+                .where(owner, col(Device.revoked_at).is_(None))
+                .order_by(col(Device.resident_id), col(Device.kind))
+            )
+            found = list(rows.all())
+            residents = {
+                resident_id: await visible_resident(
+                    session, actor, resident_id, action="console.devices", context="device list"
+                )
+                for resident_id in sorted(resident_ids)
+            }
+        return TeamDevices(devices=found, residents=residents, manager=manager)
+
+    async def add_device(
+        self, actor: Actor, *, kind: DeviceKind, resident_id: int | None, label: str = ""
+    ) -> ProvisionedDevice:
+        """Register a device (for a resident of the caller's teams, or nobody yet); its
+        secret is in the answer, once."""
+        actor.require(Permission.MANAGE_DEVICES)
+        async with self._sessions() as session, session.begin():
+            if resident_id is not None:
+                await visible_resident(session, actor, resident_id, action="console.device_add")
+            return await provision_device(
+                session, kind=kind, resident_id=resident_id, label=label[:200]
+            )
+
+    async def revoke(self, actor: Actor, device_id: str) -> None:
+        """Shut a device out: its secret no longer opens the broker or the tablet API."""
+        actor.require(Permission.MANAGE_DEVICES)
+        async with self._sessions() as session, session.begin():
+            device = await session.get(Device, device_id)
+            mine = await residents_of_teams(session, actor.team_ids)
+            if device is None or (
+                device.resident_id is not None and device.resident_id not in mine
+            ):
+                raise UnknownDeviceError(f"no device {device_id}")
             await revoke_device(session, device_id)

@@ -110,7 +110,6 @@ WEB_QUERIES_NOT_YET_MOVED: dict[str, int] = {
     # but for the ones counted here).
     "console_access.py": 5,
     "console_alerts.py": 16,
-    "console_devices.py": 6,
     "console_plans.py": 8,
     "console_policy.py": 10,
     "console_residents.py": 13,
