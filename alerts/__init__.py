@@ -33,6 +33,7 @@ from alerts.checkins import (
     settled_conditions,
     slots_between,
 )
+from alerts.console_views import AlertStory, QueueEntry, TimelineLine
 from alerts.errors import (
     AlertNotFoundError,
     AlertsError,
@@ -107,6 +108,7 @@ __all__ = [
     "AlertSeverity",
     "AlertStateError",
     "AlertStatus",
+    "AlertStory",
     "AlertTimelineEntry",
     "AlertsError",
     "AnswerOutcome",
@@ -141,12 +143,14 @@ __all__ = [
     "PromptNotFoundError",
     "PromptStatus",
     "PushSubscription",
+    "QueueEntry",
     "RuleEngine",
     "SmsGatewayChannel",
     "StateConflictError",
     "StepKind",
     "StepStatus",
     "TierSpec",
+    "TimelineLine",
     "WebPushChannel",
     "add_push_subscription",
     "adherence",

@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from alerts.changes import AlertChange
+from alerts.console_views import AlertStory, QueueEntry, alert_story, queue_entries
 from alerts.errors import AlertNotFoundError
 from alerts.lifecycle import AlertLifecycle
 from alerts.models import (
@@ -27,7 +28,7 @@ from alerts.models import (
     PushSubscription,
 )
 from alerts.policies import PolicySpec, add_push_subscription, save_policy
-from care import Actor, NotFoundError, Permission
+from care import Actor, NotFoundError, Permission, visible_resident
 
 SEVERITY_ORDER = {"critical": 0, "high": 1, "normal": 2, "technical": 3}
 
@@ -89,6 +90,45 @@ class AlertService:
             else Permission.ACT_ON_ALERTS
         )
         return alert
+
+    async def visible(self, actor: Actor, alert_id: int) -> Alert:
+        """The alert, if one of the caller's teams answers for it and their role reaches it."""
+        async with self._sessions() as session:
+            alert = await session.get(Alert, alert_id)
+        if alert is None or not may_see(actor, alert.team_id, alert.severity):
+            raise AlertNotFoundError(f"no alert {alert_id}")
+        return alert
+
+    async def console_queue(self, actor: Actor) -> list[QueueEntry]:
+        """Open and acknowledged alerts of the caller's teams with names, critical first
+        (a technician's: technical alerts only)."""
+        async with self._sessions() as session:
+            found = await queue_entries(session, actor.team_ids)
+        found = [e for e in found if may_see(actor, e.alert.team_id, e.alert.severity)]
+        found.sort(
+            key=lambda e: (
+                SEVERITY_ORDER.get(e.alert.severity, 9),
+                -e.alert.last_seen_at.timestamp(),
+            )
+        )
+        return found
+
+    async def story(self, actor: Actor, alert_id: int) -> AlertStory:
+        """Everything about one alert; reading its resident's part is logged."""
+        alert = await self.visible(actor, alert_id)
+        async with self._sessions() as session, session.begin():
+            resident = (
+                await visible_resident(
+                    session,
+                    actor,
+                    alert.resident_id,
+                    action="console.alert",
+                    context=f"alert {alert_id}",
+                )
+                if alert.resident_id is not None
+                else None
+            )
+            return await alert_story(session, alert, resident)
 
     async def acknowledge(self, actor: Actor, alert_id: int) -> AlertChange:
         """I have it: the escalation stops."""

@@ -17,9 +17,15 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import care
-from video.calls import book_consultation, start_consultation, waiting_room
+from video.calls import (
+    book_consultation,
+    start_consultation,
+    take_call,
+    waiting_calls,
+    waiting_room,
+)
 from video.errors import NotFoundError, NotParticipantError
-from video.models import Consultation
+from video.models import CallRequest, Consultation
 from video.records import (
     consultation_of,
     record_invitation,
@@ -165,3 +171,35 @@ class ConsultationService:
         if resident is None:
             raise NotFoundError(f"no consultation {consultation_id}")
         return CallPage(consultation=consultation, resident=resident, names=names)
+
+    async def waiting_calls(self, actor: care.Actor) -> list[tuple[CallRequest, care.Resident]]:
+        """Residents of the caller's teams who asked to be called, oldest first."""
+        actor.require(care.Permission.READ_CLINICAL)
+        async with self._sessions() as session:
+            residents = await care.residents_of_teams(session, actor.team_ids)
+            waiting = await waiting_calls(session, residents)
+            callers = {
+                r.id: r
+                for r in (
+                    await session.exec(
+                        select(care.Resident).where(
+                            col(care.Resident.id).in_([w.resident_id for w in waiting])
+                        )
+                    )
+                ).all()
+            }
+        return [(w, callers[w.resident_id]) for w in waiting if w.resident_id in callers]
+
+    async def take_call(self, actor: care.Actor, request_id: int) -> int:
+        """Take a resident's "please call me" (the first one to ask has it); the resident's id.
+
+        CallTakenError when someone else took it first.
+        """
+        actor.require(care.Permission.ACT_ON_ALERTS)
+        async with self._sessions() as session, session.begin():
+            call = await session.get(CallRequest, request_id)
+            mine = await care.residents_of_teams(session, actor.team_ids)
+            if call is None or call.resident_id not in mine:
+                raise NotFoundError(f"no call request {request_id}")
+            await take_call(session, request_id, actor.staff_id, self._clock())
+            return call.resident_id
