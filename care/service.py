@@ -98,17 +98,23 @@ class ResidentService:
         *,
         since: datetime | None = None,
         until: datetime | None = None,
-    ) -> list[AccessLogLine]:
-        """Every read of the resident's data in the period (reading it is logged too)."""
-        actor.require(Permission.READ_ACCESS_LOG)
-        async with self._sessions() as session, session.begin():
-            await visible_resident(
-                session,
-                actor,
-                resident_id,
-                action="access_log.read",
-                context=f"access log from {since or 'the start'} to {until or 'now'}",
+        context: str | None = None,
+        log_refusal: bool = False,
+    ) -> tuple[Resident, list[AccessLogLine]]:
+        """The resident and every read of their data in the period (reading it is logged too).
+
+        With ``log_refusal`` (the console's page), a role that may not read the log still
+        leaves its attempt in the log before it is refused.
+        """
+        if not log_refusal:
+            actor.require(Permission.READ_ACCESS_LOG)
+        context = context or f"access log from {since or 'the start'} to {until or 'now'}"
+        async with self._sessions() as session:
+            resident = await visible_resident(
+                session, actor, resident_id, action="access_log.read", context=context
             )
+            await session.commit()
+            actor.require(Permission.READ_ACCESS_LOG)
             entries = await access_log_of(session, resident_id, since=since, until=until)
             staff_ids = {e.staff_id for e in entries if e.staff_id is not None}
             staff = {
@@ -118,7 +124,7 @@ class ResidentService:
                 ).all()
             }
             organisations = {o.id: o.name for o in (await session.exec(select(Organisation))).all()}
-        return [
+        lines = [
             AccessLogLine(
                 entry=entry,
                 staff_name=staff.get(entry.staff_id) if entry.staff_id is not None else None,
@@ -128,3 +134,4 @@ class ResidentService:
             )
             for entry in entries
         ]
+        return resident, lines

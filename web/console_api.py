@@ -49,7 +49,7 @@ class ResidentsController(Controller):
         since, until = _aware(since), _aware(until)
         if since is not None and until is not None and until <= since:
             raise ValidationException("'to' must come after 'from'")
-        lines = await care.ResidentService(sessions).access_log(
+        _, lines = await care.ResidentService(sessions).access_log(
             identity.actor, resident_id, since=since, until=until
         )
         return {
