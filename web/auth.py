@@ -61,6 +61,7 @@ class StaffIdentity:
     language: str
     team_ids: frozenset[int]
     full_name: str = ""
+    time_zone: str = "Atlantic/Reykjavik"
 
     @property
     def actor(self) -> care.Actor:
@@ -179,6 +180,7 @@ async def identify(
         language=staff.language,
         team_ids=frozenset(teams),
         full_name=staff.full_name,
+        time_zone=staff.time_zone,
     )
     connection.state[_IDENTITY_KEY] = identity
     return identity

@@ -47,11 +47,8 @@ async def viewer_of(
 ) -> Viewer:
     """The signed-in staff member; the rest of the request speaks their language."""
     identity = await identify(request, sessions)
-    async with sessions() as session:
-        staff = await session.get(care.StaffUser, identity.staff_id)
-    time_zone = staff.time_zone if staff is not None else "Atlantic/Reykjavik"
-    i18n.use_language(identity.language, time_zone)
-    return Viewer(identity=identity, time_zone=time_zone)
+    i18n.use_language(identity.language, identity.time_zone)
+    return Viewer(identity=identity, time_zone=identity.time_zone)
 
 
 def refuse_technician(viewer: Viewer, what: str) -> None:
