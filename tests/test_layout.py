@@ -111,7 +111,6 @@ WEB_QUERIES_NOT_YET_MOVED: dict[str, int] = {
     "console_plans.py": 8,
     "console_policy.py": 10,
     "console_residents.py": 13,
-    "tablet.py": 5,
 }
 # Calls on a database session that query or write rows.
 _SESSION_CALLS = {"exec", "execute", "get", "add", "add_all", "delete", "commit", "flush", "merge"}

@@ -47,7 +47,7 @@ from video.records import (
     staff_participant,
 )
 from video.rooms import Member, VideoConfig, VideoService
-from video.service import ConsultationService
+from video.service import ConsultationService, TabletCalls
 from video.tokens import participant_id, turn_credential
 from video.virtual_participant import (
     VirtualParticipant,
@@ -79,6 +79,7 @@ __all__ = [
     "RoomTokenError",
     "SignallingError",
     "StateConflictError",
+    "TabletCalls",
     "VideoConfig",
     "VideoError",
     "VideoService",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
@@ -19,13 +19,20 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 import care
 from video.calls import (
     book_consultation,
+    is_ringing,
     start_consultation,
     take_call,
     waiting_calls,
     waiting_room,
 )
 from video.errors import NotFoundError, NotParticipantError
-from video.models import CallRequest, Consultation
+from video.models import (
+    CallRequest,
+    CallRequestStatus,
+    Consultation,
+    ConsultationKind,
+    ConsultationStatus,
+)
 from video.records import (
     consultation_of,
     record_invitation,
@@ -68,6 +75,22 @@ async def _names(session: AsyncSession, consultation: Consultation) -> dict[str,
         if person.id is not None:
             names[participant_id("staff", person.id)] = person.full_name or person.username
     return names
+
+
+# The tablet shows booked calls this far ahead (and from half an hour ago).
+UPCOMING = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class TabletCalls:
+    """What the resident's tablet shows of calls: the resident, booked calls coming up, the
+    call ringing now (and whether it answers by itself), and a waiting "please call me"."""
+
+    resident: care.Resident
+    upcoming: list[Consultation]
+    ringing: Consultation | None
+    auto_answer: bool
+    call_requested: bool
 
 
 class ConsultationService:
@@ -203,3 +226,75 @@ class ConsultationService:
                 raise NotFoundError(f"no call request {request_id}")
             await take_call(session, request_id, actor.staff_id, self._clock())
             return call.resident_id
+
+    async def tablet_calls(self, resident_id: int) -> TabletCalls:
+        """The calls the resident's tablet shows now; NotFoundError when the resident is gone."""
+        now = self._clock()
+        async with self._sessions() as session:
+            resident = await session.get(care.Resident, resident_id)
+            if resident is None:
+                raise NotFoundError(f"no resident {resident_id}")
+            upcoming = (
+                await session.exec(
+                    select(Consultation)
+                    .where(
+                        col(Consultation.resident_id) == resident_id,
+                        col(Consultation.status) == ConsultationStatus.BOOKED,
+                        col(Consultation.scheduled_at) >= now - timedelta(minutes=30),
+                        col(Consultation.scheduled_at) <= now + UPCOMING,
+                    )
+                    .order_by(col(Consultation.scheduled_at))
+                    .limit(5)
+                )
+            ).all()
+            open_calls = (
+                await session.exec(
+                    select(Consultation)
+                    .where(
+                        col(Consultation.resident_id) == resident_id,
+                        col(Consultation.status).in_(
+                            [
+                                ConsultationStatus.WAITING,
+                                ConsultationStatus.ACTIVE,
+                                ConsultationStatus.BOOKED,
+                            ]
+                        ),
+                    )
+                    .order_by(col(Consultation.id).desc())
+                )
+            ).all()
+            # A booked call rings from its time; one the team opened rings at once.
+            ringing = next(
+                (
+                    c
+                    for c in open_calls
+                    if c.status != ConsultationStatus.BOOKED or is_ringing(c, now)
+                ),
+                None,
+            )
+            own_team = (
+                ringing is not None
+                and ringing.team_id is not None
+                and ringing.team_id in await care.resident_team_ids(session, resident_id)
+            )
+            requested = (
+                await session.exec(
+                    select(CallRequest.id).where(
+                        col(CallRequest.resident_id) == resident_id,
+                        col(CallRequest.status) == CallRequestStatus.WAITING,
+                    )
+                )
+            ).first()
+        auto = (
+            ringing is not None
+            and resident.auto_answer_scheduled_calls
+            and ringing.kind == ConsultationKind.SCHEDULED
+            and own_team
+        )
+        return TabletCalls(
+            resident=resident,
+            upcoming=[c for c in upcoming if c.scheduled_at is not None],
+            ringing=ringing,
+            auto_answer=bool(auto),
+            call_requested=requested is not None,
+        )
