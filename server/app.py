@@ -61,21 +61,12 @@ def _sessions(state: State) -> async_sessionmaker[AsyncSession]:
     return runtime.sessions
 
 
-def _alarm_lifecycle(state: State) -> alerts.AlertLifecycle:
-    """The alert lifecycle, for controllers."""
-    runtime: Runtime = state.runtime
-    if runtime.alarms is None:
-        raise ServiceUnavailableException("the alarm path is not running")
-    return runtime.alarms.lifecycle
-
-
 def _alert_service(state: State) -> alerts.AlertService:
     """Alerts as staff handle them, for controllers."""
     runtime: Runtime = state.runtime
-    if runtime.sessions is None:
-        raise ServiceUnavailableException("the database is not open")
-    lifecycle = runtime.alarms.lifecycle if runtime.alarms is not None else None
-    return alerts.AlertService(runtime.sessions, lifecycle)
+    if runtime.sessions is None or runtime.alarms is None:
+        raise ServiceUnavailableException("the alarm path is not running")
+    return alerts.AlertService(runtime.sessions, runtime.alarms.lifecycle)
 
 
 def _checkin_desk(state: State) -> web.CheckinDesk:
@@ -146,7 +137,6 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = care.utcno
         plugins=[live],
         dependencies={
             "sessions": Provide(_sessions, sync_to_thread=False),
-            "alarm_lifecycle": Provide(_alarm_lifecycle, sync_to_thread=False),
             "alert_service": Provide(_alert_service, sync_to_thread=False),
             "checkin_desk": Provide(_checkin_desk, sync_to_thread=False),
             "video_service": Provide(provide_video_service, sync_to_thread=False),
