@@ -67,6 +67,7 @@ from alerts.models import (
 )
 from alerts.oncall import coverage_gaps, on_call_now, policy_gaps
 from alerts.policies import PolicySpec, TierSpec, add_push_subscription, save_policy
+from alerts.resident_help import HelpState, latest_help
 from alerts.rules import DEFAULT_RULES, EVENT_ALARMS, RuleEngine, event_alarm
 
 MODELS = (
@@ -115,6 +116,7 @@ __all__ = [
     "EscalationState",
     "EscalationStep",
     "EscalationTier",
+    "HelpState",
     "InvalidSubscriptionError",
     "Notification",
     "NotificationStatus",
@@ -142,6 +144,7 @@ __all__ = [
     "coverage_gaps",
     "event_alarm",
     "generate_vapid_keys",
+    "latest_help",
     "on_call_now",
     "plan_problems",
     "policy_gaps",

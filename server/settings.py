@@ -146,6 +146,18 @@ class Settings(BaseSettings):
         description="Simulated homes of the demo world to run in the background "
         "(vaki serve --demo runs 3).",
     )
+    emergency_number: str = Field(
+        default="112",
+        pattern=r"^[0-9+ ]{2,16}$",
+        description="The number the tablet tells the resident to call when it cannot reach "
+        "the care team.",
+    )
+    tablet_ring_s: int = Field(
+        default=120,
+        ge=15,
+        description="How long a booked call rings on the tablet before it tells the resident "
+        "the care team will call back.",
+    )
     video_media_mode: Literal["relay", "p2p"] = Field(
         default="relay",
         description="relay: the server is every participant's WebRTC peer and forwards their "

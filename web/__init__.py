@@ -25,7 +25,15 @@ from web.pages import index
 from web.policies_api import PoliciesController
 from web.resident_settings_api import ResidentSettingsController
 from web.sessions import AccessPolicy, StaffAccess
-from web.tablet import TABLET_ROUTES, CheckinDesk, HelpDesk
+from web.tablet import (
+    TABLET_ROUTES,
+    TABLET_STATE_KEY,
+    TABLETS_CHANNEL,
+    CheckinDesk,
+    HelpDesk,
+    TabletPageSettings,
+    tell_tablet,
+)
 from web.templating import STATIC_DIR, template_config
 from web.video_api import VIDEO_ROUTES
 
@@ -47,14 +55,18 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
 __all__ = [
     "ACCESS_STATE_KEY",
     "ROUTE_HANDLERS",
+    "TABLETS_CHANNEL",
+    "TABLET_STATE_KEY",
     "AccessPolicy",
     "CheckinDesk",
     "HelpDesk",
     "StaffAccess",
     "StaffIdentity",
+    "TabletPageSettings",
     "identify",
     "require_staff",
     "sign_in_or_refuse",
+    "tell_tablet",
     "template_config",
     "visible_resident",
 ]

@@ -25,6 +25,7 @@ import video
 from web import i18n
 from web.auth import visible_resident
 from web.console_view import PAGE_HEADERS, console_page, refuse_technician, viewer_of
+from web.tablet import tell_tablet
 
 Sessions = NamedDependency[async_sessionmaker[AsyncSession]]
 
@@ -89,6 +90,7 @@ async def start_call(
         )
         await session.commit()
         consultation_id = consultation.id
+    tell_tablet(request.app, resident_id)
     return Redirect(
         f"/console/calls/{consultation_id}", status_code=HTTP_303_SEE_OTHER, headers=PAGE_HEADERS
     )

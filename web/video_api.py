@@ -34,7 +34,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 import care
 import video
 from web.auth import PUBLIC_OPT, identify, visible_resident
-from web.tablet import tablet_resident
+from web.tablet import tablet_resident, tell_tablet
 
 Sessions = NamedDependency[async_sessionmaker[AsyncSession]]
 Video = NamedDependency[video.VideoService]
@@ -108,7 +108,8 @@ class VideoController(Controller):
                 staff_team_ids=identity.team_ids,
             )
             await session.commit()
-            return {"id": consultation.id, "resident_id": data.resident_id}
+        tell_tablet(request.app, data.resident_id)
+        return {"id": consultation.id, "resident_id": data.resident_id}
 
     @post("/consultations/book", status_code=201)
     async def book(
