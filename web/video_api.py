@@ -108,8 +108,9 @@ class VideoController(Controller):
                 staff_team_ids=identity.team_ids,
             )
             await session.commit()
+            consultation_id = consultation.id
         tell_tablet(request.app, data.resident_id)
-        return {"id": consultation.id, "resident_id": data.resident_id}
+        return {"id": consultation_id, "resident_id": data.resident_id}
 
     @post("/consultations/book", status_code=201)
     async def book(
