@@ -58,6 +58,6 @@ async def latest_help(session: AsyncSession, resident_id: int, since: datetime) 
         alert_id=alert.id,
         status=AlertStatus(alert.status),
         first_name=staff.full_name.split(" ", 1)[0] if staff else None,
-        role=staff.role.value if staff else None,
+        role=str(staff.role) if staff else None,
         last_seen_at=alert.last_seen_at,
     )

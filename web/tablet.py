@@ -16,6 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -33,7 +34,7 @@ from litestar.exceptions import (
     WebSocketDisconnect,
 )
 from litestar.params import FromPath, JSONBody
-from litestar.response import Template
+from litestar.response import Response, Template
 from litestar.types import ControllerRouterHandler
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -302,7 +303,7 @@ async def _caller(session: AsyncSession, call: video.Consultation) -> dict[str, 
     team = await session.get(care.CareTeam, call.team_id) if call.team_id else None
     return {
         "name": staff.full_name.split(" ", 1)[0] if staff else None,
-        "role": staff.role.value if staff else None,
+        "role": str(staff.role) if staff else None,
         "team": team.name if team else None,
     }
 
@@ -667,6 +668,20 @@ async def tablet_page(request: Request[Any, Any, Any]) -> Template:
     return page
 
 
+SERVICE_WORKER = Path(__file__).parent / "static" / "tablet_sw.js"
+
+
+@get("/tablet/sw.js", include_in_schema=False)
+async def tablet_service_worker() -> Response[bytes]:
+    """The tablet page's service worker, which keeps the page for a reload without a
+    connection (served from /tablet/ so that it may look after the page)."""
+    return Response(
+        content=await asyncio.to_thread(SERVICE_WORKER.read_bytes),
+        media_type="text/javascript",
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
 # Each language named in itself, for the language choice before pairing.
 LANGUAGE_NAMES = {"is": "Íslenska", "en": "English", "sv": "Svenska", "fi": "Suomi", "pl": "Polski"}
 
@@ -675,5 +690,6 @@ TABLET_ROUTES: list[ControllerRouterHandler] = [
     TabletController,
     tablet_socket,
     tablet_page,
+    tablet_service_worker,
     *PAIRING_ROUTES,
 ]

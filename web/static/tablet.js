@@ -722,6 +722,9 @@
   });
 
   // --- start ---------------------------------------------------------------------------
+  if (navigator.serviceWorker && window.isSecureContext) {
+    navigator.serviceWorker.register("/tablet/sw.js").catch(function () {});
+  }
   if (navigator.wakeLock) {
     var keepAwake = function () { navigator.wakeLock.request("screen").catch(function () {}); };
     keepAwake();
