@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import json
 import socket
 from collections.abc import Awaitable, Callable, Coroutine
@@ -22,11 +23,12 @@ from server.db import (
     create_engine,
     current_revision,
     describe_url,
+    downgrade_database,
     head_revision,
     session_factory,
     upgrade_database,
 )
-from server.demo import DemoWorld, load_demo_world
+from server.demo import DemoWorld, forget_world, kept_world, load_demo_world
 from server.errors import PortInUseError, StartupError
 from server.logging import configure_logging
 from server.settings import Settings
@@ -121,8 +123,9 @@ def bind_http_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _print_world(world: DemoWorld, as_json: bool) -> None:
-    """Show the demo logins (and device secrets in JSON)."""
+def _print_world(world: DemoWorld, as_json: bool, base_url: str | None = None) -> None:
+    """Show the demo logins (and device secrets in JSON), and where to open the console and
+    the ready-paired demo tablet."""
     if as_json:
         typer.echo(json.dumps(world.to_dict(), ensure_ascii=False))
         return
@@ -131,6 +134,12 @@ def _print_world(world: DemoWorld, as_json: bool) -> None:
         typer.echo(
             f"  {login.username:<8} {login.password:<14} {login.role:<17} {login.organisation}"
         )
+    base = base_url or "http://127.0.0.1:8000"
+    typer.echo(f"Console: {base}/login")
+    tablet = world.demo_tablet
+    if tablet is not None:
+        resident, key = tablet
+        typer.echo(f"Demo tablet of {resident.name}: {base}/tablet/#key={key}")
 
 
 @cli.command()
@@ -146,15 +155,18 @@ def serve(
     if port is not None:
         settings.http_port = port
     if demo and settings.demo_homes == 0:
-        settings.demo_homes = 3
+        settings.demo_homes = 25
     configure_logging(settings)
     try:
         sock = bind_http_socket(settings.http_host, settings.http_port)
     except StartupError as err:
         raise _fail(str(err)) from err
     if demo:
-        world = _run_with_database(settings, load_demo_world)
-        _print_world(world, as_json=False)
+        world = _run_with_database(
+            settings, functools.partial(load_demo_world, data_dir=settings.data_dir)
+        )
+        shown_host = "127.0.0.1" if settings.http_host in ("0.0.0.0", "::") else settings.http_host  # noqa: S104
+        _print_world(world, as_json=False, base_url=f"http://{shown_host}:{sock.getsockname()[1]}")
     else:
         try:
             asyncio.run(check_database(settings.effective_database_url))
@@ -186,11 +198,33 @@ def serve(
 @cli.command()
 def demo(
     as_json: Annotated[bool, typer.Option("--json", help="Print the logins as JSON.")] = False,
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Empty the demo's database and make a new world.")
+    ] = False,
 ) -> None:
-    """Load the demo world (or give its staff new passwords when it exists) and print logins."""
+    """Load the demo world once (later: the same logins) and print its logins."""
     settings = _settings()
-    world = _run_with_database(settings, load_demo_world)
+    if reset:
+        if kept_world(settings.data_dir) is None:
+            raise _fail(
+                f"no demo world was made in {settings.data_dir}: nothing is reset "
+                "(--reset empties only a demo's own database)"
+            )
+        asyncio.run(_empty_database(settings.effective_database_url))
+        forget_world(settings.data_dir)
+    world = _run_with_database(
+        settings, functools.partial(load_demo_world, data_dir=settings.data_dir)
+    )
     _print_world(world, as_json)
+
+
+async def _empty_database(database_url: str) -> None:
+    """Take the database down to no tables; loading the world migrates it up again, empty."""
+    engine = create_engine(database_url)
+    try:
+        await downgrade_database(engine, "base")
+    finally:
+        await engine.dispose()
 
 
 @db_cli.command("upgrade")

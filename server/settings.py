@@ -144,7 +144,14 @@ class Settings(BaseSettings):
         ge=0,
         le=25,
         description="Simulated homes of the demo world to run in the background "
-        "(vaki serve --demo runs 3).",
+        "(vaki serve --demo runs all 25).",
+    )
+    demo_speed: float = Field(
+        default=1.0,
+        gt=0,
+        le=600,
+        description="How much faster than the clock the simulated homes live (1: their day "
+        "is the real day; faster shows more, but their days drift from the clock).",
     )
     emergency_number: str = Field(
         default="112",
