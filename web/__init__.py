@@ -32,8 +32,8 @@ from web.tablet import (
     CheckinDesk,
     HelpDesk,
     TabletPageSettings,
-    tell_tablet,
 )
+from web.tablet_pairing import tell_tablet
 from web.templating import STATIC_DIR, template_config
 from web.video_api import VIDEO_ROUTES
 

@@ -25,7 +25,7 @@ import video
 from web import i18n
 from web.auth import visible_resident
 from web.console_view import PAGE_HEADERS, console_page, refuse_technician, viewer_of
-from web.tablet import tell_tablet
+from web.tablet_pairing import tell_tablet
 
 Sessions = NamedDependency[async_sessionmaker[AsyncSession]]
 

@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from web import i18n
 from web.auth import identify, visible_resident
+from web.tablet_pairing import tell_tablet
 
 Sessions = NamedDependency[async_sessionmaker[AsyncSession]]
 
@@ -66,7 +67,9 @@ class ResidentSettingsController(Controller):
             resident.language = i18n.supported(data.language)
             resident.auto_answer_scheduled_calls = data.auto_answer_scheduled_calls
             session.add(resident)
-            return _settings_json(resident.language, resident.auto_answer_scheduled_calls)
+            changed = _settings_json(resident.language, resident.auto_answer_scheduled_calls)
+        tell_tablet(request.app, resident_id)
+        return changed
 
 
 def _settings_json(language: str, auto_answer: bool) -> dict[str, Any]:

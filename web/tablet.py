@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale
 from babel.dates import format_skeleton
-from litestar import Controller, Litestar, Request, WebSocket, get, post, websocket
+from litestar import Controller, Request, WebSocket, get, post, websocket
 from litestar.channels import ChannelsPlugin
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
@@ -47,7 +47,7 @@ import devices
 import video
 from web import i18n
 from web.auth import PUBLIC_OPT
-from web.tablet_pairing import PAIRING_ROUTES
+from web.tablet_pairing import PAIRING_ROUTES, TABLETS_CHANNEL
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,6 @@ LANGUAGE_COOKIE = "vaki_tablet_lang"
 UPCOMING = timedelta(days=7)
 # The app keeps the tablet's page settings in its state under this key (server/app.py).
 TABLET_STATE_KEY = "tablet_page"
-# The live channel that tells a resident's tablet to look again (a call started for them).
-TABLETS_CHANNEL = "tablets"
 # A socket with nothing to say looks again this often (a booked call coming due, a change
 # made on another instance without the PostgreSQL channel backend).
 SOCKET_IDLE = timedelta(seconds=20)
@@ -86,13 +84,6 @@ def page_settings(connection: ASGIConnection[Any, Any, Any, Any]) -> TabletPageS
     """The app's tablet settings (defaults when the app was built without them)."""
     found = connection.app.state.get(TABLET_STATE_KEY)
     return found if isinstance(found, TabletPageSettings) else TabletPageSettings()
-
-
-def tell_tablet(app: Litestar, resident_id: int) -> None:
-    """Ask the resident's tablet to look again now (a call was started for them)."""
-    for plugin in app.plugins:
-        if isinstance(plugin, ChannelsPlugin):
-            plugin.publish({"resident_id": resident_id}, TABLETS_CHANNEL)
 
 
 @runtime_checkable

@@ -10,9 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 import segno
-from litestar import Request, get, post
+from litestar import Litestar, Request, get, post
+from litestar.channels import ChannelsPlugin
 from litestar.di import NamedDependency
-from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.exceptions import (
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
@@ -27,6 +32,8 @@ from web import i18n
 from web.auth import StaffIdentity, csrf_token_of, identify, visible_resident
 
 Sessions = NamedDependency[async_sessionmaker[AsyncSession]]
+# The live channel that tells a resident's tablet to look again.
+TABLETS_CHANNEL = "tablets"
 PAIRING_ROLES = frozenset({care.StaffRole.COORDINATOR, care.StaffRole.NURSE})
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
@@ -135,4 +142,48 @@ async def revoke_tablet(
     )
 
 
-PAIRING_ROUTES: list[ControllerRouterHandler] = [pairing_page, create_code, revoke_tablet]
+@post(
+    "/console/residents/{resident_id:int}/tablet-settings",
+    include_in_schema=False,
+    status_code=HTTP_303_SEE_OTHER,
+)
+async def save_tablet_settings(
+    request: Request[Any, Any, Any], sessions: Sessions, resident_id: FromPath[int]
+) -> Redirect:
+    """The resident's tablet language and call answering, from the resident's page; the
+    tablet is told at once and follows (it comes again in the new language)."""
+    identity = await _pairing_staff(request, sessions)
+    form = await request.form()
+    language = str(form.get("language", ""))
+    if language not in i18n.LANGUAGES:
+        raise ValidationException(f"no tablet language {language!r}")
+    async with sessions() as session:
+        resident = await visible_resident(
+            session, identity, resident_id, action="change tablet settings", context=language
+        )
+        resident.language = language
+        resident.auto_answer_scheduled_calls = form.get("auto_answer") == "1"
+        session.add(resident)
+        await session.commit()
+    tell_tablet(request.app, resident_id)
+    return Redirect(
+        f"/console/residents/{resident_id}?notice=tablet_saved",
+        status_code=HTTP_303_SEE_OTHER,
+        headers=PAGE_HEADERS,
+    )
+
+
+def tell_tablet(app: Litestar, resident_id: int) -> None:
+    """Ask the resident's tablet to look again now (a call was started for them, its
+    settings changed)."""
+    for plugin in app.plugins:
+        if isinstance(plugin, ChannelsPlugin):
+            plugin.publish({"resident_id": resident_id}, TABLETS_CHANNEL)
+
+
+PAIRING_ROUTES: list[ControllerRouterHandler] = [
+    pairing_page,
+    create_code,
+    revoke_tablet,
+    save_tablet_settings,
+]

@@ -34,7 +34,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 import care
 import video
 from web.auth import PUBLIC_OPT, identify, visible_resident
-from web.tablet import tablet_resident, tell_tablet
+from web.tablet import tablet_resident
+from web.tablet_pairing import tell_tablet
 
 Sessions = NamedDependency[async_sessionmaker[AsyncSession]]
 Video = NamedDependency[video.VideoService]
