@@ -438,6 +438,9 @@ def _add_answered_checkins(
                         answered_at=None if missed else answered,
                         answered_via=None if missed else "tablet",
                         answer=None if missed else answer,
+                        closed_at=slot + window if missed else answered,
+                        # History: the team was told of it at the time.
+                        reported_at=slot + window if missed else answered,
                     )
                 )
 
