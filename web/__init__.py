@@ -28,12 +28,11 @@ from web.sessions import AccessPolicy, StaffAccess
 from web.tablet import (
     TABLET_ROUTES,
     TABLET_STATE_KEY,
-    TABLETS_CHANNEL,
     CheckinDesk,
     HelpDesk,
     TabletPageSettings,
 )
-from web.tablet_pairing import tell_tablet
+from web.tablet_pairing import TABLETS_CHANNEL, tell_tablet
 from web.templating import STATIC_DIR, template_config
 from web.video_api import VIDEO_ROUTES
 

@@ -133,7 +133,9 @@ class VideoController(Controller):
                 )
             except video.BookingError as err:
                 raise ClientException(str(err)) from err
-            return _consultation_json(booked)
+            shown = _consultation_json(booked)
+        tell_tablet(request.app, data.resident_id)
+        return shown
 
     @get("/waiting-room")
     async def waiting(self, request: Request[Any, Any, Any], sessions: Sessions) -> dict[str, Any]:

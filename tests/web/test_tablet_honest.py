@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 import care
 import devices
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS, HAVE_CHROMIUM, ServedVaki, missing_service
+from tests.conftest import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    HAVE_CHROMIUM,
+    ServedVaki,
+    missing_service,
+    vaki_env,
+)
 from tests.web.test_tablet_browser import (
     SCREENSHOTS,
     UPRIGHT,
@@ -27,7 +35,6 @@ from tests.web.test_tablet_browser import (
     assert_accessible,
     assert_fits,
     hold,
-    serve,
 )
 
 PASSWORD = "correct horse 1"
@@ -150,7 +157,9 @@ async def test_the_tablet_tells_the_truth_offline_rings_and_fits_large_text(
     tmp_path: Path,
 ) -> None:
     world = await a_home(sessions)
-    server: ServedVaki = serve(sqlite_url, tmp_path)
+    # A booked call nobody answers rings for 15 s here (two minutes by default).
+    env = vaki_env(tmp_path, database_url=sqlite_url, checkin_sweep_s="1", tablet_ring_s="15")
+    server = ServedVaki(tmp_path, env)
     await asyncio.to_thread(server.start)
     base = server.url
     try:
@@ -178,6 +187,15 @@ async def test_the_tablet_tells_the_truth_offline_rings_and_fits_large_text(
         await expect(row).to_contain_text("online")
         await expect(row).not_to_contain_text("silent")
         await expect(row).not_to_contain_text("never")
+
+        # At 01:18 in her time zone the tablet does not wish her a good morning.
+        night_context = await kiosk.new_context(viewport=VIEWPORT)
+        night = await night_context.new_page()
+        await night.clock.set_fixed_time(datetime(2026, 12, 6, 1, 18, tzinfo=UTC))
+        await night.goto(f"{base}/tablet/?lang=en#key={key}")
+        await expect(night.locator("#greeting")).to_have_text("Hello, Sigríður")
+        await expect(night.locator("#time")).to_have_text("01:18")
+        await night_context.close()
 
         # At 200 % text, upright and lying down, both big buttons are on the first screen.
         for viewport, name in ((VIEWPORT, "landscape"), (UPRIGHT, "upright")):
@@ -211,6 +229,27 @@ async def test_the_tablet_tells_the_truth_offline_rings_and_fits_large_text(
         ringing = await tablet.evaluate("window.vakiSoundStarts")
         await tablet.wait_for_timeout(3500)  # the ring repeats every 3 s while it rings
         assert await tablet.evaluate("window.vakiSoundStarts") == ringing
+
+        # A booked call rings at its time; when nobody answers it stops and says the team
+        # will call back.
+        due = datetime.now(UTC) + timedelta(seconds=3)
+        booked = await staff.request.post(
+            f"{base}/api/video/consultations/book",
+            data={"resident_id": world["resident"], "scheduled_at": due.isoformat()},
+            headers={"x-csrf-token": csrf},
+        )
+        assert booked.ok, await booked.text()
+        await expect(tablet.locator("#screen-incoming")).to_be_visible(timeout=10_000)
+        await expect(tablet.locator("#screen-call-back")).to_be_visible(timeout=25_000)
+        await expect(tablet.locator("#call-back-heading")).to_have_text(
+            "Your care team will call you back."
+        )
+        await assert_accessible(tablet, "call back")
+        rung = await tablet.evaluate("window.vakiSoundStarts")
+        await tablet.wait_for_timeout(3500)
+        assert await tablet.evaluate("window.vakiSoundStarts") == rung
+        await tablet.click("#screen-call-back .back-home")
+        await expect(tablet.locator("#screen-home")).to_be_visible()
 
         # The page is kept for a reload without a connection.
         await tablet.evaluate("navigator.serviceWorker.ready.then(() => true)")
