@@ -513,10 +513,12 @@ async def tablet_socket(
                 reading,
                 sessions=sessions,
                 checkin_desk=checkin_desk,
-                resident_id=resident_id,
+                key=key,
             )
         except WebSocketDisconnect:
             pass
+        except _KeyRefusedError:
+            await _refuse(socket)
         finally:
             for task in (listening, reading):
                 task.cancel()
@@ -532,12 +534,16 @@ async def _push_home(
     *,
     sessions: async_sessionmaker[AsyncSession],
     checkin_desk: CheckinDesk,
-    resident_id: int,
+    key: str,
 ) -> None:
     """Send the home screen when it changed, then wait for a reason to look again."""
     last: dict[str, Any] | None = None
     while not reading.done():
-        home = await home_of(sessions, checkin_desk, resident_id)
+        # Each time it looks, the key is checked again: a revoked tablet hears it at once.
+        device = await device_of_key(sessions, key)
+        if device is None or device.resident_id is None:
+            raise _KeyRefusedError
+        home = await home_of(sessions, checkin_desk, device.resident_id)
         shown = {k: v for k, v in home.items() if k != "server_time"}
         if shown != last:
             await send({"type": "home", "home": home})
@@ -552,6 +558,10 @@ async def _push_home(
         finally:
             waking.cancel()
         wake.clear()
+
+
+class _KeyRefusedError(Exception):
+    """The tablet's key stopped being valid while its socket was open."""
 
 
 async def _refuse(socket: WebSocket[Any, Any, Any]) -> None:

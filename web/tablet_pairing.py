@@ -135,6 +135,7 @@ async def revoke_tablet(
             raise NotFoundException(f"no tablet {device_id} for this resident")
         await devices.revoke_device(session, device_id)
         await session.commit()
+    tell_tablet(request.app, resident_id)
     return Redirect(
         f"/console/residents/{resident_id}/pair-tablet",
         status_code=HTTP_303_SEE_OTHER,

@@ -302,6 +302,44 @@ async def test_the_tablet_tells_the_truth_offline_rings_and_fits_large_text(
         )
         await tablet.wait_for_timeout(3000)
         assert len(await help_events(sessions)) == 1
+
+        # While the server is down the tablet's key is changed (a restore, a re-keyed device)
+        # and a second call for help waits. The refused key does not drop it: the tablet
+        # says whom to call, and sends it once paired again.
+        await tablet.click("#screen-help-sent .back-home")
+        await asyncio.to_thread(server.stop)
+        await tablet.click("#need-help")
+        await hold(tablet, "#help-hold", 1700)
+        await expect(tablet.locator("#help-sent-heading")).to_have_text(
+            "Not sent yet — no connection", timeout=15_000
+        )
+        async with sessions() as session:
+            device = await session.get(devices.Device, device_id)
+            assert device is not None
+            await devices.reset_device_secret(session, device)
+            code = await devices.create_pairing_code(
+                session, int(str(world["resident"])), staff_id=None
+            )
+            await session.commit()
+        await asyncio.to_thread(server.start)
+        await expect(tablet.locator("#screen-pair")).to_be_visible(timeout=30_000)
+        await expect(tablet.locator("#unpaired")).to_have_text(
+            "This tablet is not connected to your care team. If you need help, call 112."
+        )
+        await assert_accessible(tablet, "key refused")
+        waiting = await tablet.evaluate("JSON.parse(localStorage.getItem('vaki.tablet.outbox'))")
+        assert [item["path"] for item in waiting] == ["/api/tablet/help"]
+        assert len(await help_events(sessions)) == 1
+        await tablet.fill("#pair-code", code.grouped)
+        await tablet.click("#pair-form button")
+        await expect(tablet.locator("#screen-home")).to_be_visible(timeout=15_000)
+        await expect(tablet.locator("#unpaired")).to_be_hidden()
+        for _ in range(100):
+            if len(await help_events(sessions)) == 2:
+                break
+            await asyncio.sleep(0.1)
+        assert len(await help_events(sessions)) == 2
+        assert await tablet.evaluate("localStorage.getItem('vaki.tablet.outbox')") == "[]"
         assert errors == []
         for context in (tablet_context, staff_context):
             await context.close()
