@@ -103,6 +103,8 @@ CONDITION_DEVICES: dict[str, tuple[devices.DeviceKind, ...]] = {
 }
 
 DAYS_OF_HISTORY = 30
+# Movement, doors and bed are kept for the last week only (the console shows the latest).
+DAYS_OF_EVENTS = 7
 # The kept logins and keys, in the data directory.
 WORLD_FILE = "demo-world.json"
 
@@ -636,6 +638,8 @@ async def _add_history(
             "temperature",
             {"temperature": round(rng.gauss(36.7, 0.25), 1)},
         )
+        if back > DAYS_OF_EVENTS:
+            continue
         # The day's rhythm: up around seven, about at home, a walk, in bed by eleven.
         wake = at(day, 6, 30) + timedelta(minutes=rng.randint(0, 90))
         event(kinds.BED_SENSOR, wake, "bed_exit")
