@@ -105,6 +105,7 @@ CONDITION_DEVICES: dict[str, tuple[devices.DeviceKind, ...]] = {
 DAYS_OF_HISTORY = 30
 # Movement, doors and bed are kept for the last week only (the console shows the latest).
 DAYS_OF_EVENTS = 7
+WEIGHT_RULE_DAYS = 3
 # The kept logins and keys, in the data directory.
 WORLD_FILE = "demo-world.json"
 
@@ -626,12 +627,15 @@ async def _add_history(
                 },
             )
         weight_base += rng.uniform(-0.3, 0.35 if "heart_failure" in conditions else 0.3)
-        reading(
-            kinds.SCALE,
-            at(day, 7, rng.randint(10, 50)),
-            "weight",
-            {"weight": round(weight_base, 1)},
-        )
+        # The simulated scale weighs from its own baseline: the history stops before the
+        # "weight up 2 kg in 3 days" rule's window, so the two are never compared.
+        if back > WEIGHT_RULE_DAYS:
+            reading(
+                kinds.SCALE,
+                at(day, 7, rng.randint(10, 50)),
+                "weight",
+                {"weight": round(weight_base, 1)},
+            )
         reading(
             kinds.THERMOMETER,
             at(day, 9, rng.randint(0, 59)),
