@@ -203,6 +203,7 @@ async def test_the_tablet_tells_the_truth_offline_rings_and_fits_large_text(
             await tablet.evaluate("document.documentElement.style.fontSize = '200%'")
             await assert_buttons_on_first_screen(tablet, f"{name}, text at 200 %")
             await assert_fits(tablet, f"{name}, text at 200 %")
+            await tablet.screenshot(path=str(SCREENSHOTS / f"tablet-large-text-{name}.png"))
             await tablet.evaluate("document.documentElement.style.fontSize = ''")
             await assert_buttons_on_first_screen(tablet, name)
         await tablet.set_viewport_size(VIEWPORT)
