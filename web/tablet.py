@@ -59,7 +59,7 @@ UPCOMING = timedelta(days=7)
 TABLET_STATE_KEY = "tablet_page"
 # A socket with nothing to say looks again this often (a booked call coming due, a change
 # made on another instance without the PostgreSQL channel backend).
-SOCKET_IDLE = timedelta(seconds=20)
+SOCKET_IDLE = timedelta(seconds=10)
 # The tablet's help screen follows the resident's help alert for this long.
 HELP_SHOWN_FOR = timedelta(hours=2)
 PAGE_HEADERS = {
