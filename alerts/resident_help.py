@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -34,9 +35,19 @@ class HelpState:
         }
 
 
-async def latest_help(session: AsyncSession, resident_id: int, since: datetime) -> HelpState | None:
+async def latest_help(
+    sessions: async_sessionmaker[AsyncSession], resident_id: int, since: datetime
+) -> HelpState | None:
     """The resident's newest help alert raised or repeated since ``since``, with the first
     name and role of the staff member who acknowledged it."""
+    async with sessions() as session:
+        return await _latest_help(session, resident_id, since)
+
+
+async def _latest_help(
+    session: AsyncSession, resident_id: int, since: datetime
+) -> HelpState | None:
+    """The newest help alert in one session."""
     alert = (
         await session.exec(
             select(Alert)

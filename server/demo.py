@@ -26,6 +26,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 import alerts
 import care
 import devices
+import homesim
 import video
 
 MUNICIPALITY = "Fjallabyggð"
@@ -675,7 +676,7 @@ DEMO_SCENARIOS: tuple[frozenset[str], ...] = (
 
 async def simulated_demo_homes(
     session: AsyncSession, count: int, data_dir: Path | None = None
-) -> list[devices.SimulatedHome]:
+) -> list[homesim.SimulatedHome]:
     """The first ``count`` demo residents as simulated homes, with the kept device secrets
     (fresh ones when none are kept). The demo tablet is left out: a person opens it."""
     kept = kept_world(data_dir)
@@ -696,7 +697,7 @@ async def simulated_demo_homes(
             )
         ).all()
         simulated = [
-            devices.SimulatedDevice(
+            homesim.SimulatedDevice(
                 device.id,
                 device.kind,
                 secrets.get(device.id) or await devices.reset_device_secret(session, device),
@@ -705,7 +706,7 @@ async def simulated_demo_homes(
             if device.id != person_tablet
         ]
         homes.append(
-            devices.SimulatedHome(
+            homesim.SimulatedHome(
                 name=resident.full_name,
                 time_zone=resident.time_zone,
                 devices=tuple(simulated),

@@ -24,7 +24,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from litestar import Litestar
 
 import alerts
-import devices
+import homesim
 from devices import (
     ALARM_CHANNELS,
     ALARM_LANE,
@@ -37,9 +37,10 @@ from devices import (
     MqttLink,
     ingest_subscriptions,
 )
+from server.alarm_path import AlarmPipeline, build_channels
+from server.checkin_path import CheckinPipeline
 from server.db import create_engine, describe_url, session_factory, upgrade_database
 from server.demo import simulated_demo_homes
-from server.pipeline import AlarmPipeline, CheckinPipeline, build_channels
 from server.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -302,7 +303,7 @@ async def open_demo_homes(runtime: Runtime) -> AsyncIterator[None]:
         homes = await simulated_demo_homes(session, count, runtime.settings.data_dir)
     host, port = broker_address(runtime)
     speed = runtime.settings.demo_speed
-    simulator = devices.Simulator(homes, host, port, speed=speed)
+    simulator = homesim.Simulator(homes, host, port, speed=speed)
     task = asyncio.create_task(simulator.run(), name="demo-homes")
     log.info("%s simulated homes are running (%s× the clock)", len(homes), speed)
     try:

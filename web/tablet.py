@@ -28,9 +28,6 @@ from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.exceptions import (
     NotAuthorizedException,
-    NotFoundException,
-    TooManyRequestsException,
-    ValidationException,
     WebSocketDisconnect,
 )
 from litestar.params import FromPath, JSONBody
@@ -38,7 +35,6 @@ from litestar.response import Response, Template
 from litestar.types import ControllerRouterHandler
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import alerts
@@ -110,18 +106,9 @@ class CheckinDesk(Protocol):
         ...
 
 
-@runtime_checkable
-class HelpDesk(Protocol):
-    """What "I need help" needs of the server: an alarm raised at once."""
-
-    async def ask_for_help(self, device_id: str, resident_id: int, request_id: str) -> bool:
-        """Record the request and raise its alert; False for a resend of the same one."""
-        ...
-
-
 Sessions = NamedDependency[async_sessionmaker[AsyncSession]]
 Desk = NamedDependency[CheckinDesk]
-Help = NamedDependency[HelpDesk]
+Help = NamedDependency[devices.DeviceService]
 
 
 class Answer(BaseModel):
@@ -160,13 +147,10 @@ async def tablet_device(
 async def device_of_key(
     sessions: async_sessionmaker[AsyncSession], key: str
 ) -> devices.Device | None:
-    """The resident's tablet that holds ``key``, now marked as seen; None when not valid."""
-    async with sessions() as session:
-        device = await devices.authenticate_device(session, key)
-        if device is None or device.resident_id is None:
-            return None
-        await devices.note_seen(session, device.id, care.utcnow())
-        await session.commit()
+    """The resident's tablet that holds ``key`` (now marked as seen); None when not valid."""
+    device = await devices.DeviceService(sessions).tablet_for_key(key)
+    if device is None or device.resident_id is None:
+        return None
     return device
 
 
@@ -200,29 +184,18 @@ def when_label(moment: datetime, now: datetime, zone: ZoneInfo) -> str:
     return i18n.gettext("%(date)s at %(time)s", date=day, time=clock)
 
 
-async def _appointments(
-    session: AsyncSession, resident_id: int, now: datetime, zone: ZoneInfo
+def _appointments(
+    calls: list[video.Consultation], now: datetime, zone: ZoneInfo
 ) -> list[dict[str, Any]]:
     """The resident's booked video calls in the coming week, soonest first."""
-    rows = await session.exec(
-        select(video.Consultation)
-        .where(
-            col(video.Consultation.resident_id) == resident_id,
-            col(video.Consultation.status) == video.ConsultationStatus.BOOKED,
-            col(video.Consultation.scheduled_at) >= now - timedelta(minutes=30),
-            col(video.Consultation.scheduled_at) <= now + UPCOMING,
-        )
-        .order_by(col(video.Consultation.scheduled_at))
-        .limit(5)
-    )
     return [
         {
-            "id": row.id,
-            "at": row.scheduled_at.isoformat(),
-            "when": when_label(row.scheduled_at, now, zone),
+            "id": c.id,
+            "at": c.scheduled_at.isoformat(),
+            "when": when_label(c.scheduled_at, now, zone),
         }
-        for row in rows.all()
-        if row.scheduled_at is not None
+        for c in calls
+        if c.scheduled_at is not None
     ]
 
 
@@ -235,115 +208,27 @@ def _starting_soon(appointments: list[dict[str, Any]], now: datetime) -> dict[st
     return None
 
 
-async def _incoming_call(session: AsyncSession, resident: care.Resident) -> dict[str, Any] | None:
-    """A video call the care team has opened for the resident, if one is ringing now.
-
-    ``auto_answer`` is set for a booked call of the resident's own care team when staff have
-    chosen that the tablet answers by itself.
-    """
-    assert resident.id is not None
-    resident_id = resident.id
-    rows = (
-        await session.exec(
-            select(video.Consultation)
-            .where(
-                col(video.Consultation.resident_id) == resident_id,
-                col(video.Consultation.status).in_(
-                    [
-                        video.ConsultationStatus.WAITING,
-                        video.ConsultationStatus.ACTIVE,
-                        video.ConsultationStatus.BOOKED,
-                    ]
-                ),
-            )
-            .order_by(col(video.Consultation.id).desc())
-        )
-    ).all()
-    now = care.utcnow()
-    # A booked call rings from its time; one the team opened rings at once.
-    row = next(
-        (
-            c
-            for c in rows
-            if c.status != video.ConsultationStatus.BOOKED or video.is_ringing(c, now)
-        ),
-        None,
-    )
-    if row is None:
-        return None
-    own_team = row.team_id is not None and row.team_id in await care.resident_team_ids(
-        session, resident_id
-    )
-    auto = (
-        resident.auto_answer_scheduled_calls
-        and row.kind == video.ConsultationKind.SCHEDULED
-        and own_team
-    )
-    return {
-        "id": row.id,
-        "status": row.status,
-        "auto_answer": auto,
-        "booked": row.kind == video.ConsultationKind.SCHEDULED,
-        "caller": await _caller(session, row),
-    }
-
-
-async def _caller(session: AsyncSession, call: video.Consultation) -> dict[str, str | None]:
-    """Who is calling, without a photo: the staff member's first name and role, the team."""
-    staff = await session.get(care.StaffUser, call.created_by) if call.created_by else None
-    team = await session.get(care.CareTeam, call.team_id) if call.team_id else None
-    return {
-        "name": staff.full_name.split(" ", 1)[0] if staff else None,
-        "role": str(staff.role) if staff else None,
-        "team": team.name if team else None,
-    }
-
-
-async def _next_ring(session: AsyncSession, resident_id: int, now: datetime) -> datetime | None:
-    """When the resident's next booked call starts ringing, if one is booked this week."""
-    return (
-        await session.exec(
-            select(video.Consultation.scheduled_at)
-            .where(
-                col(video.Consultation.resident_id) == resident_id,
-                col(video.Consultation.status) == video.ConsultationStatus.BOOKED,
-                col(video.Consultation.scheduled_at) > now,
-            )
-            .order_by(col(video.Consultation.scheduled_at))
-            .limit(1)
-        )
-    ).first()
-
-
-async def _call_requested(session: AsyncSession, resident_id: int) -> bool:
-    """Whether the resident is waiting in the call queue."""
-    row = (
-        await session.exec(
-            select(video.CallRequest.id).where(
-                col(video.CallRequest.resident_id) == resident_id,
-                col(video.CallRequest.status) == video.CallRequestStatus.WAITING,
-            )
-        )
-    ).first()
-    return row is not None
-
-
 async def home_of(
     sessions: async_sessionmaker[AsyncSession], checkin_desk: CheckinDesk, resident_id: int
 ) -> dict[str, Any]:
     """Everything the home screen shows, in the resident's language and time zone."""
-    now = care.utcnow()
-    async with sessions() as session:
-        resident = await session.get(care.Resident, resident_id)
-        if resident is None:
-            raise NotAuthorizedException("the tablet's resident is gone")
-        zone = _zone(resident.time_zone)
-        language = i18n.use_language(resident.language, zone.key)
-        appointments = await _appointments(session, resident_id, now, zone)
-        incoming = await _incoming_call(session, resident)
-        call_requested = await _call_requested(session, resident_id)
-        help_state = await alerts.latest_help(session, resident_id, now - HELP_SHOWN_FOR)
-        next_ring = await _next_ring(session, resident_id, now)
+    calls = await video.ConsultationService(sessions).tablet_calls(resident_id)
+    resident, now = calls.resident, care.utcnow()
+    zone = _zone(resident.time_zone)
+    language = i18n.use_language(resident.language, zone.key)
+    appointments = _appointments(calls.upcoming, now, zone)
+    incoming = (
+        {
+            "id": calls.ringing.id,
+            "status": calls.ringing.status,
+            "auto_answer": calls.auto_answer,
+            "booked": calls.ringing.kind == video.ConsultationKind.SCHEDULED,
+            "caller": calls.caller,
+        }
+        if calls.ringing is not None
+        else None
+    )
+    help_state = await alerts.latest_help(sessions, resident_id, now - HELP_SHOWN_FOR)
     return {
         "resident": {
             "name": resident.preferred_name or resident.full_name.split(" ", 1)[0],
@@ -354,9 +239,9 @@ async def home_of(
         "appointments": appointments,
         "incoming_call": incoming,
         "starting_soon": _starting_soon(appointments, now),
-        "call_requested": call_requested,
+        "call_requested": calls.call_requested,
         "help": help_state.to_json() if help_state else None,
-        "next_ring": next_ring.isoformat() if next_ring else None,
+        "next_ring": calls.next_ring.isoformat() if calls.next_ring else None,
         "server_time": now.isoformat(),
     }
 
@@ -370,29 +255,13 @@ class TabletController(Controller):
     async def pair(
         self, request: Request[Any, Any, Any], sessions: Sessions, data: JSONBody[PairingRequest]
     ) -> dict[str, str]:
-        """Pair this tablet with the code from the care team; the answer holds its key."""
+        """Pair this tablet with the code from the care team; the answer holds its key
+        (422 for a wrong, used or expired code; 429 while the address must wait)."""
         address = request.client.host if request.client else ""
-        async with sessions() as session:
-            try:
-                paired = await devices.redeem_pairing_code(
-                    session, data.code, client_address=address
-                )
-            except devices.TooManyPairingAttemptsError as err:
-                await session.commit()
-                raise TooManyRequestsException(
-                    "too many wrong codes: wait a while and try again",
-                    headers={"Retry-After": str(int(err.retry_after.total_seconds()))},
-                ) from err
-            except devices.PairingRefusedError as err:
-                await session.commit()  # the wrong code is counted
-                raise ValidationException(str(err)) from err
-            resident = await session.get(care.Resident, paired.device.resident_id)
-            await session.commit()
-        assert resident is not None
-        return {
-            "key": devices.tablet_key(paired.device.id, paired.secret),
-            "language": i18n.supported(resident.language),
-        }
+        paired = await devices.DeviceService(sessions).pair_tablet(
+            data.code, client_address=address
+        )
+        return {"key": paired.key, "language": i18n.supported(paired.language)}
 
     @get("/home")
     async def home(
@@ -421,12 +290,9 @@ class TabletController(Controller):
     ) -> dict[str, Any]:
         """Answer a prompt; a second answer is not taken (``accepted`` is false)."""
         resident_id = await tablet_resident(request, sessions)
-        try:
-            outcome = await checkin_desk.answer(
-                reference, data.answer, data.answers, via="tablet", resident_id=resident_id
-            )
-        except alerts.PromptNotFoundError as err:
-            raise NotFoundException(str(err)) from err
+        outcome = await checkin_desk.answer(
+            reference, data.answer, data.answers, via="tablet", resident_id=resident_id
+        )
         return {
             "prompt_id": reference,
             "accepted": outcome.accepted,
@@ -453,8 +319,7 @@ class TabletController(Controller):
     ) -> dict[str, Any]:
         """ "I need help": an alarm for the resident's care team, at once."""
         device = await tablet_device(request, sessions)
-        assert device.resident_id is not None
-        new = await tablet_desk.ask_for_help(device.id, device.resident_id, data.request_id)
+        new = await tablet_desk.ask_for_help(device, data.request_id)
         return {"status": "sent", "new": new}
 
 

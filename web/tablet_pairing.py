@@ -13,11 +13,7 @@ import segno
 from litestar import Litestar, Request, get, post
 from litestar.channels import ChannelsPlugin
 from litestar.di import NamedDependency
-from litestar.exceptions import (
-    NotFoundException,
-    PermissionDeniedException,
-    ValidationException,
-)
+from litestar.exceptions import PermissionDeniedException, ValidationException
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
@@ -29,12 +25,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 import care
 import devices
 from web import i18n
-from web.auth import StaffIdentity, csrf_token_of, identify, visible_resident
+from web.auth import StaffIdentity, csrf_token_of, identify
 
 Sessions = NamedDependency[async_sessionmaker[AsyncSession]]
 # The live channel that tells a resident's tablet to look again.
 TABLETS_CHANNEL = "tablets"
-PAIRING_ROLES = frozenset({care.StaffRole.COORDINATOR, care.StaffRole.NURSE})
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": (
@@ -50,7 +45,7 @@ async def _pairing_staff(
 ) -> StaffIdentity:
     """The signed-in coordinator or nurse; 403 for other roles."""
     identity = await identify(request, sessions)
-    if identity.role not in PAIRING_ROLES:
+    if not care.may(identity.role, care.Permission.PAIR_TABLET):
         raise PermissionDeniedException("only coordinators and nurses pair tablets")
     i18n.use_language(identity.language)
     return identity
@@ -88,13 +83,8 @@ async def pairing_page(
 ) -> Template:
     """The resident's tablets and a button for a new pairing code."""
     identity = await _pairing_staff(request, sessions)
-    async with sessions() as session:
-        resident = await visible_resident(
-            session, identity, resident_id, action="tablet.pairing.read", context=""
-        )
-        tablets = await devices.resident_tablets(session, resident_id)
-        await session.commit()
-    return _page(request, resident, tablets)
+    found = await devices.DeviceService(sessions).resident_tablets(identity.actor, resident_id)
+    return _page(request, found.resident, found.tablets)
 
 
 @post("/console/residents/{resident_id:int}/pair-tablet", include_in_schema=False, status_code=200)
@@ -103,14 +93,10 @@ async def create_code(
 ) -> Template:
     """A new one-time code (the resident's previous unused code stops working)."""
     identity = await _pairing_staff(request, sessions)
-    async with sessions() as session:
-        resident = await visible_resident(
-            session, identity, resident_id, action="tablet.pairing.create", context=""
-        )
-        code = await devices.create_pairing_code(session, resident_id, staff_id=identity.staff_id)
-        tablets = await devices.resident_tablets(session, resident_id)
-        await session.commit()
-    return _page(request, resident, tablets, code)
+    made = await devices.DeviceService(sessions).resident_tablets(
+        identity.actor, resident_id, new_code=True
+    )
+    return _page(request, made.resident, made.tablets, made.code)
 
 
 @post(
@@ -126,15 +112,7 @@ async def revoke_tablet(
 ) -> Redirect:
     """End a tablet's access (lost, broken, handed on): its key stops working at once."""
     identity = await _pairing_staff(request, sessions)
-    async with sessions() as session:
-        await visible_resident(
-            session, identity, resident_id, action="tablet.revoke", context=device_id
-        )
-        device = await session.get(devices.Device, device_id)
-        if device is None or device.resident_id != resident_id:
-            raise NotFoundException(f"no tablet {device_id} for this resident")
-        await devices.revoke_device(session, device_id)
-        await session.commit()
+    await devices.DeviceService(sessions).revoke_tablet(identity.actor, resident_id, device_id)
     tell_tablet(request.app, resident_id)
     return Redirect(
         f"/console/residents/{resident_id}/pair-tablet",
@@ -158,14 +136,12 @@ async def save_tablet_settings(
     language = str(form.get("language", ""))
     if language not in i18n.LANGUAGES:
         raise ValidationException(f"no tablet language {language!r}")
-    async with sessions() as session:
-        resident = await visible_resident(
-            session, identity, resident_id, action="change tablet settings", context=language
-        )
-        resident.language = language
-        resident.auto_answer_scheduled_calls = form.get("auto_answer") == "1"
-        session.add(resident)
-        await session.commit()
+    await care.ResidentService(sessions).change_tablet_settings(
+        identity.actor,
+        resident_id,
+        language=language,
+        auto_answer_scheduled_calls=form.get("auto_answer") == "1",
+    )
     tell_tablet(request.app, resident_id)
     return Redirect(
         f"/console/residents/{resident_id}?notice=tablet_saved",
