@@ -19,7 +19,8 @@ import alerts
 import care
 import devices
 from server.db import session_factory
-from server.demo import DAYS_OF_HISTORY, kept_world, load_demo_world, simulated_demo_homes
+from server.demo import kept_world, load_demo_world, simulated_demo_homes
+from server.demo_history import DAYS_OF_HISTORY
 from tests.conftest import vaki_env
 
 VAKI = str(Path(sys.executable).parent / "vaki")
