@@ -87,6 +87,7 @@ from alerts.models import (
 from alerts.oncall import coverage_gaps, on_call_now, policy_gaps
 from alerts.plan_service import CheckinPlanService
 from alerts.policies import PolicySpec, TierSpec, add_push_subscription, save_policy
+from alerts.resident_help import HelpState, latest_help
 from alerts.rules import DEFAULT_RULES, RuleEngine
 from alerts.service import AlertService, is_technical, may_see
 
@@ -144,6 +145,7 @@ __all__ = [
     "EscalationStep",
     "EscalationTier",
     "EventAnswer",
+    "HelpState",
     "InvalidError",
     "InvalidSubscriptionError",
     "NotAllowedError",
@@ -182,6 +184,7 @@ __all__ = [
     "event_answer",
     "generate_vapid_keys",
     "is_technical",
+    "latest_help",
     "may_see",
     "on_call_now",
     "plan_problems",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -85,6 +85,24 @@ async def revoke_device(session: AsyncSession, device_id: str) -> Device:
         device.online = False
         session.add(device)
     return device
+
+
+# A tablet on the web is heard on every request; its row is written at most this often.
+SEEN_EVERY = timedelta(seconds=30)
+
+
+async def note_seen(session: AsyncSession, device_id: str, now: datetime) -> None:
+    """A device that spoke over the web (a tablet polling or holding its socket) is online and
+    seen now, like one whose status came over MQTT; the row is written at most every 30 s."""
+    await session.exec(
+        update(Device)
+        .where(
+            col(Device.id) == device_id,
+            col(Device.revoked_at).is_(None),
+            or_(col(Device.last_seen_at).is_(None), col(Device.last_seen_at) < now - SEEN_EVERY),
+        )
+        .values(online=True, last_seen_at=now)
+    )
 
 
 async def mark_alarms_handled(session: AsyncSession, event_ids: list[int], at: datetime) -> None:

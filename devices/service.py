@@ -36,6 +36,7 @@ from devices.pairing import (
 from devices.registry import (
     ProvisionedDevice,
     authenticate_device,
+    note_seen,
     provision_device,
     revoke_device,
     tablet_key,
@@ -92,7 +93,12 @@ class DeviceService:
         if not key:
             return None
         async with self._sessions() as session:
-            return await authenticate_device(session, key)
+            device = await authenticate_device(session, key)
+            if device is not None:
+                # A tablet heard on the web is seen, like a device whose status came over MQTT.
+                await note_seen(session, device.id, utcnow())
+                await session.commit()
+            return device
 
     async def pair_tablet(self, code: str, *, client_address: str) -> PairedTablet:
         """Pair a tablet with a code from the care team; a wrong code is counted even so.

@@ -122,7 +122,9 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = care.utcno
     prometheus = PrometheusConfig(
         app_name="vaki", prefix="vaki", group_path=True, exclude=["/metrics", "/healthz", "/readyz"]
     )
-    live = ChannelsPlugin(backend=_channels_backend(settings), channels=[ALERTS_CHANNEL])
+    live = ChannelsPlugin(
+        backend=_channels_backend(settings), channels=[ALERTS_CHANNEL, web.TABLETS_CHANNEL]
+    )
     runtime = Runtime(settings=settings, live=live)
     return Litestar(
         route_handlers=[HealthController, PrometheusController, *web.ROUTE_HANDLERS],
@@ -149,6 +151,9 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = care.utcno
                 "runtime": runtime,
                 web.ACCESS_STATE_KEY: _staff_access(settings, runtime, clock),
                 VIDEO_STATE_KEY: video_service(settings, runtime, clock),
+                web.TABLET_STATE_KEY: web.TabletPageSettings(
+                    settings.emergency_number, settings.tablet_ring_s
+                ),
             }
         ),
         template_config=web.template_config(),

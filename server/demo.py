@@ -1,16 +1,25 @@
 """A realistic demo world: Fjallabyggð and the regional health institution, two care
-teams, 25 residents with their devices and a week of plausible readings and events."""
+teams, 25 residents with their devices and a month of plausible readings, events and
+answered check-ins.
+
+The world is made once: its staff passwords and device secrets are kept in the data
+directory (``demo-world.json``, readable by its owner only), so every start of
+``vaki serve --demo`` prints the same logins and the simulated homes connect with the same
+keys; ``vaki demo --reset`` starts over.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 import random
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert
-from sqlmodel import select
+from sqlalchemy import update
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import alerts
@@ -18,6 +27,7 @@ import care
 import devices
 import homesim
 import video
+from server.demo_history import add_answered_checkins, add_history
 
 MUNICIPALITY = "Fjallabyggð"
 HEALTH_INSTITUTION = "Heilbrigðisstofnun Norðurlands"
@@ -93,7 +103,8 @@ CONDITION_DEVICES: dict[str, tuple[devices.DeviceKind, ...]] = {
     "fall_risk": (devices.DeviceKind.FALL_DETECTOR, devices.DeviceKind.BED_SENSOR),
 }
 
-DAYS_OF_HISTORY = 7
+# The kept logins and keys, in the data directory.
+WORLD_FILE = "demo-world.json"
 
 
 @dataclass(frozen=True)
@@ -131,6 +142,30 @@ class DemoWorld:
     staff: tuple[DemoLogin, ...]
     residents: tuple[DemoResident, ...]
 
+    @property
+    def demo_tablet(self) -> tuple[DemoResident, str] | None:
+        """The resident whose tablet is left to a person (not simulated) and its key."""
+        for resident in self.residents:
+            for device in resident.devices:
+                if device.kind == devices.DeviceKind.TABLET:
+                    return resident, devices.tablet_key(device.device_id, device.password)
+        return None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DemoWorld:
+        """The world as ``to_dict`` wrote it."""
+        return cls(
+            staff=tuple(DemoLogin(**login) for login in data["staff"]),
+            residents=tuple(
+                DemoResident(
+                    id=r["id"],
+                    name=r["name"],
+                    devices=tuple(DemoDevice(**d) for d in r["devices"]),
+                )
+                for r in data["residents"]
+            ),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape of ``vaki demo --json``."""
         return {
@@ -149,15 +184,48 @@ class DemoWorld:
         }
 
 
-async def load_demo_world(session: AsyncSession, *, now: datetime | None = None) -> DemoWorld:
-    """Create the demo world, or give the existing one fresh staff and device secrets."""
+async def load_demo_world(
+    session: AsyncSession, *, data_dir: Path | None = None, now: datetime | None = None
+) -> DemoWorld:
+    """Create the demo world once and keep its logins and keys in ``data_dir``; later calls
+    give the same ones back. A world whose kept file is gone gets fresh secrets (kept anew)."""
     now = now or care.utcnow()
+    kept = kept_world(data_dir)
     existing = (
         await session.exec(select(care.Organisation).where(care.Organisation.name == MUNICIPALITY))
     ).first()
-    if existing is not None:
-        return await _refresh_secrets(session)
-    return await _create_world(session, now)
+    if existing is not None and kept is not None:
+        await wake_demo_devices(session, now)
+        return kept
+    world = await (_refresh_secrets(session) if existing else _create_world(session, now))
+    await wake_demo_devices(session, now)
+    if data_dir is not None:
+        keep_world(data_dir, world)
+    return world
+
+
+def kept_world(data_dir: Path | None) -> DemoWorld | None:
+    """The demo world's logins and keys as kept in ``data_dir``, if they are."""
+    if data_dir is None:
+        return None
+    try:
+        return DemoWorld.from_dict(json.loads((data_dir / WORLD_FILE).read_text("utf-8")))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def keep_world(data_dir: Path, world: DemoWorld) -> None:
+    """Write the logins and keys where only the service's user can read them."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / WORLD_FILE
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        json.dump(world.to_dict(), file, ensure_ascii=False, indent=1)
+
+
+def forget_world(data_dir: Path) -> None:
+    """Drop the kept logins and keys (``vaki demo --reset``)."""
+    (data_dir / WORLD_FILE).unlink(missing_ok=True)
 
 
 async def _refresh_secrets(session: AsyncSession) -> DemoWorld:
@@ -285,8 +353,10 @@ async def _create_world(session: AsyncSession, now: datetime) -> DemoWorld:
             session.add(device)
             demo_devices.append(DemoDevice(device.id, kind, provisioned.secret))
         residents.append(DemoResident(resident.id, name, tuple(demo_devices)))
-        _add_plans(session, resident.id, conditions)
-        await _add_history(
+        plans = _add_plans(session, resident.id, conditions)
+        await session.flush()
+        add_answered_checkins(session, rng, resident, plans, now)
+        await add_history(
             session,
             rng=rng,
             resident=resident,
@@ -301,18 +371,20 @@ async def _create_world(session: AsyncSession, now: datetime) -> DemoWorld:
     return DemoWorld(tuple(logins), tuple(residents))
 
 
-def _add_plans(session: AsyncSession, resident_id: int, conditions: tuple[str, ...]) -> None:
+def _add_plans(
+    session: AsyncSession, resident_id: int, conditions: tuple[str, ...]
+) -> list[alerts.CheckinPlan]:
     """A daily wellbeing check-in for everyone, medication reminders where it fits."""
-    session.add(
+    plans = [
         alerts.CheckinPlan(
             resident_id=resident_id,
             kind=alerts.CheckinKind.WELLBEING,
             title="How are you today?",
             times=["09:30"],
         )
-    )
+    ]
     if conditions:
-        session.add(
+        plans.append(
             alerts.CheckinPlan(
                 resident_id=resident_id,
                 kind=alerts.CheckinKind.MEDICATION,
@@ -321,6 +393,8 @@ def _add_plans(session: AsyncSession, resident_id: int, conditions: tuple[str, .
                 window_min=60,
             )
         )
+    session.add_all(plans)
+    return plans
 
 
 async def _add_policies(
@@ -408,131 +482,8 @@ def _add_consultations(
         )
 
 
-async def _add_history(
-    session: AsyncSession,
-    *,
-    rng: random.Random,
-    resident: care.Resident,
-    demo_devices: list[DemoDevice],
-    conditions: tuple[str, ...],
-    now: datetime,
-) -> None:
-    """A week of readings and events that follow the resident's day in their time zone."""
-    zone = ZoneInfo(resident.time_zone)
-    by_kind = {d.kind: d.device_id for d in demo_devices}
-    readings: list[dict[str, Any]] = []
-    events: list[dict[str, Any]] = []
-    today = now.astimezone(zone).date()
-    systolic_base = rng.randint(128, 150) if "hypertension" in conditions else rng.randint(115, 132)
-    weight_base = round(rng.uniform(58, 92), 1)
-    spo2_base = rng.randint(91, 94) if "copd" in conditions else rng.randint(95, 98)
-    glucose_base = rng.uniform(6.5, 9.0)
-
-    def at(day: date, hour: int, minute: int) -> datetime:
-        """A local wall-clock time on ``day`` as aware UTC."""
-        return datetime.combine(day, time(hour, minute), zone).astimezone(care.utcnow().tzinfo)
-
-    def reading(
-        device_kind: devices.DeviceKind, when: datetime, kind: str, values: dict[str, float]
-    ) -> None:
-        """Queue one reading if the resident has the device and it is in the past."""
-        if device_kind in by_kind and when < now:
-            readings.append(
-                {
-                    "device_id": by_kind[device_kind],
-                    "message_id": f"demo-{len(readings)}",
-                    "resident_id": resident.id,
-                    "type": kind,
-                    "values": values,
-                    "device_ts": when,
-                    "received_at": when + timedelta(seconds=rng.randint(1, 4)),
-                    "clock_skewed": False,
-                }
-            )
-
-    def event(device_kind: devices.DeviceKind, when: datetime, kind: str) -> None:
-        """Queue one event if the resident has the device and it is in the past."""
-        if device_kind in by_kind and when < now:
-            events.append(
-                {
-                    "device_id": by_kind[device_kind],
-                    "message_id": f"demo-{len(events)}",
-                    "resident_id": resident.id,
-                    "type": kind,
-                    "data": {},
-                    "device_ts": when,
-                    "received_at": when + timedelta(seconds=rng.randint(1, 3)),
-                    "clock_skewed": False,
-                }
-            )
-
-    kinds = devices.DeviceKind
-    for back in range(DAYS_OF_HISTORY, -1, -1):
-        day = today - timedelta(days=back)
-        for hour in (8, 19):
-            when = at(day, hour, rng.randint(0, 40))
-            systolic = round(rng.gauss(systolic_base, 7))
-            reading(
-                kinds.BLOOD_PRESSURE_MONITOR,
-                when,
-                "blood_pressure",
-                {
-                    "systolic": systolic,
-                    "diastolic": round(systolic * rng.uniform(0.55, 0.65)),
-                    "pulse": rng.randint(58, 84),
-                },
-            )
-            reading(
-                kinds.PULSE_OXIMETER,
-                when + timedelta(minutes=5),
-                "spo2",
-                {
-                    "spo2": min(100, round(rng.gauss(spo2_base, 1))),
-                    "pulse": rng.randint(60, 90),
-                },
-            )
-            reading(
-                kinds.GLUCOSE_METER,
-                when - timedelta(minutes=20),
-                "glucose",
-                {
-                    "glucose": round(rng.gauss(glucose_base, 1.1), 1),
-                },
-            )
-        weight_base += rng.uniform(-0.3, 0.35 if "heart_failure" in conditions else 0.3)
-        reading(
-            kinds.SCALE,
-            at(day, 7, rng.randint(10, 50)),
-            "weight",
-            {"weight": round(weight_base, 1)},
-        )
-        reading(
-            kinds.THERMOMETER,
-            at(day, 9, rng.randint(0, 59)),
-            "temperature",
-            {"temperature": round(rng.gauss(36.7, 0.25), 1)},
-        )
-        # The day's rhythm: up around seven, about at home, a walk, in bed by eleven.
-        wake = at(day, 6, 30) + timedelta(minutes=rng.randint(0, 90))
-        event(kinds.BED_SENSOR, wake, "bed_exit")
-        for hour in range(7, 22):
-            for _ in range(rng.randint(1, 3)):
-                event(kinds.MOTION_SENSOR, at(day, hour, rng.randint(0, 59)), "motion")
-        out = at(day, 13, rng.randint(0, 59))
-        event(kinds.DOOR_SENSOR, out, "door_open")
-        event(kinds.DOOR_SENSOR, out + timedelta(minutes=1), "door_closed")
-        back_home = out + timedelta(minutes=rng.randint(20, 70))
-        event(kinds.DOOR_SENSOR, back_home, "door_open")
-        event(kinds.DOOR_SENSOR, back_home + timedelta(minutes=1), "door_closed")
-        event(kinds.BED_SENSOR, at(day, 22, rng.randint(0, 59)), "bed_enter")
-    connection = await session.connection()
-    if readings:
-        await connection.execute(insert(devices.Reading), readings)
-    if events:
-        await connection.execute(insert(devices.Event), events)
-
-
-# Scenarios of the background homes of `vaki serve --demo`: now and then an alert.
+# Scenarios of the background homes of `vaki serve --demo`: three homes have now and then
+# an alarm (a hypertensive crisis, a panic press, a fall at night); the others live calmly.
 DEMO_SCENARIOS: tuple[frozenset[str], ...] = (
     frozenset({"hypertensive_crisis"}),
     frozenset({"panic"}),
@@ -540,8 +491,15 @@ DEMO_SCENARIOS: tuple[frozenset[str], ...] = (
 )
 
 
-async def simulated_demo_homes(session: AsyncSession, count: int) -> list[homesim.SimulatedHome]:
-    """The first ``count`` demo residents as simulated homes, with fresh device secrets."""
+async def simulated_demo_homes(
+    session: AsyncSession, count: int, data_dir: Path | None = None
+) -> list[homesim.SimulatedHome]:
+    """The first ``count`` demo residents as simulated homes, with the kept device secrets
+    (fresh ones when none are kept). The demo tablet is left out: a person opens it."""
+    kept = kept_world(data_dir)
+    secrets = {d.device_id: d.password for r in kept.residents for d in r.devices} if kept else {}
+    left_to_a_person = kept.demo_tablet if kept else None
+    person_tablet = left_to_a_person[1].split(".")[1] if left_to_a_person else None
     homes = []
     residents = (
         await session.exec(select(care.Resident).order_by(care.Resident.id).limit(count))  # type: ignore[arg-type]
@@ -557,17 +515,32 @@ async def simulated_demo_homes(session: AsyncSession, count: int) -> list[homesi
         ).all()
         simulated = [
             homesim.SimulatedDevice(
-                device.id, device.kind, await devices.reset_device_secret(session, device)
+                device.id,
+                device.kind,
+                secrets.get(device.id) or await devices.reset_device_secret(session, device),
             )
             for device in owned
+            if device.id != person_tablet
         ]
         homes.append(
             homesim.SimulatedHome(
                 name=resident.full_name,
                 time_zone=resident.time_zone,
                 devices=tuple(simulated),
-                scenarios=DEMO_SCENARIOS[index % len(DEMO_SCENARIOS)],
+                scenarios=DEMO_SCENARIOS[index - 1]
+                if 1 <= index <= len(DEMO_SCENARIOS)
+                else frozenset(),
             )
         )
     await session.commit()
     return homes
+
+
+async def wake_demo_devices(session: AsyncSession, now: datetime) -> None:
+    """The demo's devices were off while the demo was: they start as just heard from, so a
+    restart does not open with every device "silent" before the simulated homes connect."""
+    await session.exec(
+        update(devices.Device)
+        .where(col(devices.Device.revoked_at).is_(None))
+        .values(online=True, last_seen_at=now)
+    )

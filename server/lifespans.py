@@ -378,13 +378,14 @@ async def open_demo_homes(runtime: Runtime) -> AsyncIterator[None]:
         return
     assert runtime.sessions is not None
     async with runtime.sessions() as session:
-        homes = await simulated_demo_homes(session, count)
+        homes = await simulated_demo_homes(session, count, runtime.settings.data_dir)
     # Their logins may be new: the broker must know them before they connect.
     await refresh_broker_logins(runtime)
     host, port = broker_address(runtime)
-    simulator = homesim.Simulator(homes, host, port, speed=60.0)
+    speed = runtime.settings.demo_speed
+    simulator = homesim.Simulator(homes, host, port, speed=speed)
     task = asyncio.create_task(simulator.run(), name="demo-homes")
-    log.info("%s simulated homes are running (one simulated hour per minute)", len(homes))
+    log.info("%s simulated homes are running (%s× the clock)", len(homes), speed)
     try:
         yield
     finally:

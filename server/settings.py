@@ -149,7 +149,26 @@ class Settings(BaseSettings):
         ge=0,
         le=25,
         description="Simulated homes of the demo world to run in the background "
-        "(vaki serve --demo runs 3).",
+        "(vaki serve --demo runs all 25).",
+    )
+    demo_speed: float = Field(
+        default=1.0,
+        gt=0,
+        le=600,
+        description="How much faster than the clock the simulated homes live (1: their day "
+        "is the real day; faster shows more, but their days drift from the clock).",
+    )
+    emergency_number: str = Field(
+        default="112",
+        pattern=r"^[0-9+ ]{2,16}$",
+        description="The number the tablet tells the resident to call when it cannot reach "
+        "the care team.",
+    )
+    tablet_ring_s: int = Field(
+        default=120,
+        ge=15,
+        description="How long a booked call rings on the tablet before it tells the resident "
+        "the care team will call back.",
     )
     video_media_mode: Literal["relay", "p2p"] = Field(
         default="relay",

@@ -91,6 +91,10 @@ class TabletCalls:
     ringing: Consultation | None
     auto_answer: bool
     call_requested: bool
+    # Who rings, without a photo: the staff member's first name and role, and the team.
+    caller: dict[str, str | None] | None = None
+    # When the next booked call starts ringing.
+    next_ring: datetime | None = None
 
 
 class ConsultationService:
@@ -285,6 +289,19 @@ class ConsultationService:
                     )
                 )
             ).first()
+            caller = await _caller(session, ringing) if ringing is not None else None
+            next_ring = (
+                await session.exec(
+                    select(Consultation.scheduled_at)
+                    .where(
+                        col(Consultation.resident_id) == resident_id,
+                        col(Consultation.status) == ConsultationStatus.BOOKED,
+                        col(Consultation.scheduled_at) > now,
+                    )
+                    .order_by(col(Consultation.scheduled_at))
+                    .limit(1)
+                )
+            ).first()
         auto = (
             ringing is not None
             and resident.auto_answer_scheduled_calls
@@ -297,4 +314,17 @@ class ConsultationService:
             ringing=ringing,
             auto_answer=bool(auto),
             call_requested=requested is not None,
+            caller=caller,
+            next_ring=next_ring,
         )
+
+
+async def _caller(session: AsyncSession, call: Consultation) -> dict[str, str | None]:
+    """Who is calling, without a photo: the staff member's first name and role, the team."""
+    staff = await session.get(care.StaffUser, call.created_by) if call.created_by else None
+    team = await session.get(care.CareTeam, call.team_id) if call.team_id else None
+    return {
+        "name": staff.full_name.split(" ", 1)[0] if staff else None,
+        "role": str(staff.role) if staff else None,
+        "team": team.name if team else None,
+    }

@@ -27,7 +27,13 @@ from web.pages import index
 from web.policies_api import PoliciesController
 from web.resident_settings_api import ResidentSettingsController
 from web.sessions import AccessPolicy, StaffAccess
-from web.tablet import TABLET_ROUTES, CheckinDesk
+from web.tablet import (
+    TABLET_ROUTES,
+    TABLET_STATE_KEY,
+    CheckinDesk,
+    TabletPageSettings,
+)
+from web.tablet_pairing import TABLETS_CHANNEL, tell_tablet
 from web.templating import STATIC_DIR, template_config
 from web.video_api import VIDEO_ROUTES
 
@@ -50,15 +56,19 @@ __all__ = [
     "ACCESS_STATE_KEY",
     "DOMAIN_ERRORS",
     "ROUTE_HANDLERS",
+    "TABLETS_CHANNEL",
+    "TABLET_STATE_KEY",
     "AccessPolicy",
     "CheckinDesk",
     "StaffAccess",
     "StaffIdentity",
+    "TabletPageSettings",
     "domain_error_response",
     "identify",
     "require_staff",
     "sign_in_or_refuse",
     "status_of",
+    "tell_tablet",
     "template_config",
     "visible_resident",
 ]

@@ -21,6 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 import video
 from web import i18n
 from web.console_view import PAGE_HEADERS, console_page, refuse_technician, viewer_of
+from web.tablet_pairing import tell_tablet
 
 Sessions = NamedDependency[async_sessionmaker[AsyncSession]]
 
@@ -52,6 +53,7 @@ async def start_call(
     consultation = await video.ConsultationService(sessions).start(
         viewer.identity.actor, resident_id
     )
+    tell_tablet(request.app, resident_id)
     return Redirect(
         f"/console/calls/{consultation.id}", status_code=HTTP_303_SEE_OTHER, headers=PAGE_HEADERS
     )

@@ -62,7 +62,8 @@ class Chart:
     top: int
     bottom: int
     lines: list[Line]
-    band: tuple[float, float] | None
+    # The normal range of each field that has limits (systolic and diastolic each their own).
+    bands: list[Band]
     limits: list[Limit]
     y_ticks: list[Tick]
     x_ticks: list[Tick]
@@ -71,6 +72,15 @@ class Chart:
 
 
 Bounds = tuple[float | None, float | None]
+
+
+@dataclass(frozen=True)
+class Band:
+    """One field's normal range on the chart, from ``top`` to ``bottom`` (SVG y)."""
+
+    name: str
+    top: float
+    bottom: float
 
 
 def _nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
@@ -99,7 +109,7 @@ def vital_chart(
     time_zone: str,
 ) -> Chart:
     """A chart of ``lines`` (field → readings) between ``since`` and ``until``, with each
-    field's alert limits; the band is the normal range of the first field."""
+    field's alert limits; each field with limits has its normal range drawn as a band."""
     values = [v for points in lines.values() for _, v in points]
     bounds = [b for pair in limits.values() for b in pair if b is not None]
     low, high = min(values + bounds), max(values + bounds)
@@ -129,14 +139,16 @@ def vital_chart(
             for at, value in sorted(points)
         ]
         drawn.append(Line(name, " ".join(f"{d.x},{d.y}" for d in dots), dots))
-    band = None
-    first = next(iter(lines), None)
-    if first is not None and limits.get(first, (None, None)) != (None, None):
-        band_low, band_high = limits[first]
-        band = (
+    bands = [
+        Band(
+            name,
             y_of(band_high) if band_high is not None else float(TOP),
             y_of(band_low) if band_low is not None else float(TOP + plot_h),
         )
+        for name in lines
+        for band_low, band_high in [limits.get(name, (None, None))]
+        if (band_low, band_high) != (None, None)
+    ]
     shown_limits = [
         Limit(y_of(bound), i18n.number(bound))
         for pair in limits.values()
@@ -163,7 +175,7 @@ def vital_chart(
         top=TOP,
         bottom=BOTTOM,
         lines=drawn,
-        band=band,
+        bands=bands,
         limits=shown_limits,
         y_ticks=[Tick(y_of(v), i18n.number(v)) for v in _nice_ticks(low, high)],
         x_ticks=x_ticks,

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from litestar import get
+from typing import Any
+
+from litestar import Request, get
 from litestar.response import Template
+
+from web import i18n
+from web.console import browser_language
 
 
 @get("/", include_in_schema=False)
-async def index() -> Template:
-    """The front page: what this service is, and where staff and tablets go."""
-    return Template(template_name="index.html")
+async def index(request: Request[Any, Any, Any]) -> Template:
+    """The front page, in the browser's language: what this service is, and where staff
+    (the console) and residents (the tablet) go."""
+    language = i18n.use_language(browser_language(request.headers.get("accept-language", "")))
+    return Template(template_name="index.html", context={"lang": language})

@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 import care
 from web import i18n
 from web.auth import identify
+from web.tablet_pairing import tell_tablet
 
 Sessions = NamedDependency[async_sessionmaker[AsyncSession]]
 
@@ -57,6 +58,7 @@ class ResidentSettingsController(Controller):
             language=i18n.supported(data.language),
             auto_answer_scheduled_calls=data.auto_answer_scheduled_calls,
         )
+        tell_tablet(request.app, resident_id)
         return _settings_json(resident.language, resident.auto_answer_scheduled_calls)
 
 

@@ -9,19 +9,29 @@ ends its access. Answers given here and over MQTT are accepted once, whichever i
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale
 from babel.dates import format_skeleton
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, WebSocket, get, post, websocket
+from litestar.channels import ChannelsPlugin
+from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.exceptions import (
     NotAuthorizedException,
+    WebSocketDisconnect,
 )
 from litestar.params import FromPath, JSONBody
-from litestar.response import Template
+from litestar.response import Response, Template
 from litestar.types import ControllerRouterHandler
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -32,11 +42,22 @@ import care
 import devices
 import video
 from web import i18n
-from web.tablet_pairing import PAIRING_ROUTES
+from web.auth import PUBLIC_OPT
+from web.tablet_pairing import PAIRING_ROUTES, TABLETS_CHANNEL
+
+log = logging.getLogger(__name__)
 
 # The page remembers the resident's language in this cookie (not a credential: the key
 # stays in the browser's storage), so it is rendered in their language from the start.
 LANGUAGE_COOKIE = "vaki_tablet_lang"
+UPCOMING = timedelta(days=7)
+# The app keeps the tablet's page settings in its state under this key (server/app.py).
+TABLET_STATE_KEY = "tablet_page"
+# A socket with nothing to say looks again this often (a booked call coming due, a change
+# made on another instance without the PostgreSQL channel backend).
+SOCKET_IDLE = timedelta(seconds=10)
+# The tablet's help screen follows the resident's help alert for this long.
+HELP_SHOWN_FOR = timedelta(hours=2)
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": (
@@ -45,6 +66,20 @@ PAGE_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
 }
+
+
+@dataclass(frozen=True)
+class TabletPageSettings:
+    """What the tablet's page needs from the service's settings."""
+
+    emergency_number: str = "112"
+    ring_s: int = 120
+
+
+def page_settings(connection: ASGIConnection[Any, Any, Any, Any]) -> TabletPageSettings:
+    """The app's tablet settings (defaults when the app was built without them)."""
+    found = connection.app.state.get(TABLET_STATE_KEY)
+    return found if isinstance(found, TabletPageSettings) else TabletPageSettings()
 
 
 @runtime_checkable
@@ -103,9 +138,19 @@ async def tablet_device(
     key = header[7:].strip() if header.lower().startswith("bearer ") else ""
     if not key:
         raise NotAuthorizedException("this tablet has no device key")
+    device = await device_of_key(sessions, key)
+    if device is None:
+        raise NotAuthorizedException("the device key is not valid (revoked?)")
+    return device
+
+
+async def device_of_key(
+    sessions: async_sessionmaker[AsyncSession], key: str
+) -> devices.Device | None:
+    """The resident's tablet that holds ``key`` (now marked as seen); None when not valid."""
     device = await devices.DeviceService(sessions).tablet_for_key(key)
     if device is None or device.resident_id is None:
-        raise NotAuthorizedException("the device key is not valid (revoked?)")
+        return None
     return device
 
 
@@ -163,6 +208,44 @@ def _starting_soon(appointments: list[dict[str, Any]], now: datetime) -> dict[st
     return None
 
 
+async def home_of(
+    sessions: async_sessionmaker[AsyncSession], checkin_desk: CheckinDesk, resident_id: int
+) -> dict[str, Any]:
+    """Everything the home screen shows, in the resident's language and time zone."""
+    calls = await video.ConsultationService(sessions).tablet_calls(resident_id)
+    resident, now = calls.resident, care.utcnow()
+    zone = _zone(resident.time_zone)
+    language = i18n.use_language(resident.language, zone.key)
+    appointments = _appointments(calls.upcoming, now, zone)
+    incoming = (
+        {
+            "id": calls.ringing.id,
+            "status": calls.ringing.status,
+            "auto_answer": calls.auto_answer,
+            "booked": calls.ringing.kind == video.ConsultationKind.SCHEDULED,
+            "caller": calls.caller,
+        }
+        if calls.ringing is not None
+        else None
+    )
+    help_state = await alerts.latest_help(sessions, resident_id, now - HELP_SHOWN_FOR)
+    return {
+        "resident": {
+            "name": resident.preferred_name or resident.full_name.split(" ", 1)[0],
+            "language": language,
+            "time_zone": zone.key,
+        },
+        "prompts": await checkin_desk.service.open_prompts(resident_id),
+        "appointments": appointments,
+        "incoming_call": incoming,
+        "starting_soon": _starting_soon(appointments, now),
+        "call_requested": calls.call_requested,
+        "help": help_state.to_json() if help_state else None,
+        "next_ring": calls.next_ring.isoformat() if calls.next_ring else None,
+        "server_time": now.isoformat(),
+    }
+
+
 class TabletController(Controller):
     """The tablet's JSON API."""
 
@@ -186,34 +269,7 @@ class TabletController(Controller):
     ) -> dict[str, Any]:
         """Everything the home screen shows, in the resident's language and time zone."""
         resident_id = await tablet_resident(request, sessions)
-        calls = await video.ConsultationService(sessions).tablet_calls(resident_id)
-        resident, now = calls.resident, care.utcnow()
-        zone = _zone(resident.time_zone)
-        language = i18n.use_language(resident.language, zone.key)
-        appointments = _appointments(calls.upcoming, now, zone)
-        incoming = (
-            {
-                "id": calls.ringing.id,
-                "status": calls.ringing.status,
-                "auto_answer": calls.auto_answer,
-            }
-            if calls.ringing is not None
-            else None
-        )
-        call_requested = calls.call_requested
-        return {
-            "resident": {
-                "name": resident.preferred_name or resident.full_name.split(" ", 1)[0],
-                "language": language,
-                "time_zone": zone.key,
-            },
-            "prompts": await checkin_desk.service.open_prompts(resident_id),
-            "appointments": appointments,
-            "incoming_call": incoming,
-            "starting_soon": _starting_soon(appointments, now),
-            "call_requested": call_requested,
-            "server_time": now.isoformat(),
-        }
+        return await home_of(sessions, checkin_desk, resident_id)
 
     @get("/prompts")
     async def prompts(
@@ -267,14 +323,145 @@ class TabletController(Controller):
         return {"status": "sent", "new": new}
 
 
+@websocket("/api/tablet/socket", opt={PUBLIC_OPT: True})
+async def tablet_socket(
+    socket: WebSocket[Any, Any, Any],
+    sessions: Sessions,
+    checkin_desk: Desk,
+    channels: NamedDependency[ChannelsPlugin],
+) -> None:
+    """The tablet's push channel: its first message is ``{"key": ...}``; then the home screen
+    comes whenever it changes (a call rings, a check-in opens, help is acknowledged), and each
+    ``{"type": "ping"}`` is answered and counts as a sign of life. A key that is not (or no
+    longer) valid closes it with 4401."""
+    await socket.accept()
+    try:
+        hello = await asyncio.wait_for(socket.receive_json(), timeout=10)
+    except (TimeoutError, WebSocketDisconnect, ValueError):
+        await _refuse(socket)
+        return
+    key = str(hello.get("key") or "") if isinstance(hello, dict) else ""
+    device = await device_of_key(sessions, key)
+    if device is None or device.resident_id is None:
+        await _refuse(socket)
+        return
+    resident_id = device.resident_id
+    lock = asyncio.Lock()
+    wake = asyncio.Event()
+
+    async def send(message: dict[str, Any]) -> None:
+        async with lock:
+            await socket.send_json(message)
+
+    async def listen(subscriber: Any) -> None:
+        async for message in subscriber.iter_events():
+            with contextlib.suppress(ValueError, AttributeError):
+                if json.loads(message).get("resident_id") == resident_id:
+                    wake.set()
+
+    async def read() -> None:
+        with contextlib.suppress(WebSocketDisconnect, ValueError):
+            while True:
+                await socket.receive_json()
+                if await device_of_key(sessions, key) is None:
+                    await _refuse(socket)
+                    return
+                await send({"type": "pong"})
+
+    async with channels.start_subscription(["alerts", TABLETS_CHANNEL]) as subscriber:
+        listening = asyncio.create_task(listen(subscriber))
+        reading = asyncio.create_task(read())
+        try:
+            await _push_home(
+                send,
+                wake,
+                reading,
+                sessions=sessions,
+                checkin_desk=checkin_desk,
+                key=key,
+            )
+        except WebSocketDisconnect:
+            pass
+        except _KeyRefusedError:
+            await _refuse(socket)
+        finally:
+            for task in (listening, reading):
+                task.cancel()
+            for task in (listening, reading):
+                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
+                    await task
+
+
+async def _push_home(
+    send: Callable[[dict[str, Any]], Awaitable[None]],
+    wake: asyncio.Event,
+    reading: asyncio.Task[None],
+    *,
+    sessions: async_sessionmaker[AsyncSession],
+    checkin_desk: CheckinDesk,
+    key: str,
+) -> None:
+    """Send the home screen when it changed, then wait for a reason to look again."""
+    last: dict[str, Any] | None = None
+    while not reading.done():
+        # Each time it looks, the key is checked again: a revoked tablet hears it at once.
+        device = await device_of_key(sessions, key)
+        if device is None or device.resident_id is None:
+            raise _KeyRefusedError
+        home = await home_of(sessions, checkin_desk, device.resident_id)
+        shown = {k: v for k, v in home.items() if k != "server_time"}
+        if shown != last:
+            await send({"type": "home", "home": home})
+            last = shown
+        idle = SOCKET_IDLE.total_seconds()
+        if home["next_ring"]:
+            due = datetime.fromisoformat(home["next_ring"]) - care.utcnow()
+            idle = max(0.5, min(idle, due.total_seconds() + 0.5))
+        waking = asyncio.create_task(wake.wait())
+        try:
+            await asyncio.wait({waking, reading}, timeout=idle, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waking.cancel()
+        wake.clear()
+
+
+class _KeyRefusedError(Exception):
+    """The tablet's key stopped being valid while its socket was open."""
+
+
+async def _refuse(socket: WebSocket[Any, Any, Any]) -> None:
+    """Close a socket whose key is missing or not valid (the tablet then shows what to do)."""
+    with contextlib.suppress(Exception):
+        await socket.close(code=4401, reason="the device key is not valid (revoked?)")
+
+
 def page_strings() -> dict[str, str]:
     """The words the tablet's script shows, in the page's language."""
     return {
         "good_morning": i18n.translate("Good morning, %(name)s"),
         "good_day": i18n.translate("Good day, %(name)s"),
         "good_evening": i18n.translate("Good evening, %(name)s"),
+        "hello": i18n.translate("Hello, %(name)s"),
         "offline": i18n.translate("No connection. Trying again…"),
-        "pending": i18n.translate("Waiting for the connection to send it."),
+        "help_sending": i18n.translate("Sending…"),
+        "help_sending_text": i18n.translate("Your call for help is on its way to your care team."),
+        "help_received": i18n.translate("Your care team has it"),
+        "help_received_text": i18n.translate("Someone will contact you very soon."),
+        "help_on_it": i18n.translate("%(who)s is on it"),
+        "help_not_sent": i18n.translate("Not sent yet — no connection"),
+        "help_call_now": i18n.translate("If you need help now, call %(number)s."),
+        "help_still_trying": i18n.translate("The tablet keeps trying to send it."),
+        "unpaired": i18n.translate(
+            "This tablet is not connected to your care team. If you need help, call %(number)s."
+        ),
+        "calling": i18n.translate("%(who)s is calling"),
+        "role_nurse": i18n.translate("Nurse %(name)s"),
+        "role_home_care_worker": i18n.translate("Home care worker %(name)s"),
+        "role_coordinator": i18n.translate("Coordinator %(name)s"),
+        "role_specialist": i18n.translate("Specialist %(name)s"),
+        "role_technician": i18n.translate("Technician %(name)s"),
+        "call_back": i18n.translate("Your care team will call you back."),
+        "sound_off": i18n.translate("Touch the screen once to turn on the sound."),
         "wrong_code": i18n.translate("That code did not work. Check the digits and try again."),
         "too_many": i18n.translate("Too many tries. Please wait 15 minutes and try again."),
         "pairing": i18n.translate("Connecting…"),
@@ -325,6 +512,7 @@ def _page_language(request: Request[Any, Any, Any]) -> str:
 async def tablet_page(request: Request[Any, Any, Any]) -> Template:
     """The tablet's page; it holds its device key in the browser and asks the API."""
     language = i18n.use_language(_page_language(request))
+    settings = page_settings(request)
     page = Template(
         template_name="tablet.html",
         context={
@@ -332,6 +520,10 @@ async def tablet_page(request: Request[Any, Any, Any]) -> Template:
             "strings": page_strings(),
             "calendar": page_calendar(language),
             "languages": LANGUAGE_NAMES,
+            "settings": {
+                "emergency_number": settings.emergency_number,
+                "ring_s": settings.ring_s,
+            },
         },
         headers=PAGE_HEADERS,
     )
@@ -342,8 +534,28 @@ async def tablet_page(request: Request[Any, Any, Any]) -> Template:
     return page
 
 
+SERVICE_WORKER = Path(__file__).parent / "static" / "tablet_sw.js"
+
+
+@get("/tablet/sw.js", include_in_schema=False)
+async def tablet_service_worker() -> Response[bytes]:
+    """The tablet page's service worker, which keeps the page for a reload without a
+    connection (served from /tablet/ so that it may look after the page)."""
+    return Response(
+        content=await asyncio.to_thread(SERVICE_WORKER.read_bytes),
+        media_type="text/javascript",
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
 # Each language named in itself, for the language choice before pairing.
 LANGUAGE_NAMES = {"is": "Íslenska", "en": "English", "sv": "Svenska", "fi": "Suomi", "pl": "Polski"}
 
 # The tablet's routes; web/__init__.py serves them.
-TABLET_ROUTES: list[ControllerRouterHandler] = [TabletController, tablet_page, *PAIRING_ROUTES]
+TABLET_ROUTES: list[ControllerRouterHandler] = [
+    TabletController,
+    tablet_socket,
+    tablet_page,
+    tablet_service_worker,
+    *PAIRING_ROUTES,
+]

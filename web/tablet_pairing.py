@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 import segno
-from litestar import Request, get, post
+from litestar import Litestar, Request, get, post
+from litestar.channels import ChannelsPlugin
 from litestar.di import NamedDependency
-from litestar.exceptions import PermissionDeniedException
+from litestar.exceptions import PermissionDeniedException, ValidationException
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
@@ -27,6 +28,8 @@ from web import i18n
 from web.auth import StaffIdentity, csrf_token_of, identify
 
 Sessions = NamedDependency[async_sessionmaker[AsyncSession]]
+# The live channel that tells a resident's tablet to look again.
+TABLETS_CHANNEL = "tablets"
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": (
@@ -110,6 +113,7 @@ async def revoke_tablet(
     """End a tablet's access (lost, broken, handed on): its key stops working at once."""
     identity = await _pairing_staff(request, sessions)
     await devices.DeviceService(sessions).revoke_tablet(identity.actor, resident_id, device_id)
+    tell_tablet(request.app, resident_id)
     return Redirect(
         f"/console/residents/{resident_id}/pair-tablet",
         status_code=HTTP_303_SEE_OTHER,
@@ -117,4 +121,46 @@ async def revoke_tablet(
     )
 
 
-PAIRING_ROUTES: list[ControllerRouterHandler] = [pairing_page, create_code, revoke_tablet]
+@post(
+    "/console/residents/{resident_id:int}/tablet-settings",
+    include_in_schema=False,
+    status_code=HTTP_303_SEE_OTHER,
+)
+async def save_tablet_settings(
+    request: Request[Any, Any, Any], sessions: Sessions, resident_id: FromPath[int]
+) -> Redirect:
+    """The resident's tablet language and call answering, from the resident's page; the
+    tablet is told at once and follows (it comes again in the new language)."""
+    identity = await _pairing_staff(request, sessions)
+    form = await request.form()
+    language = str(form.get("language", ""))
+    if language not in i18n.LANGUAGES:
+        raise ValidationException(f"no tablet language {language!r}")
+    await care.ResidentService(sessions).change_tablet_settings(
+        identity.actor,
+        resident_id,
+        language=language,
+        auto_answer_scheduled_calls=form.get("auto_answer") == "1",
+    )
+    tell_tablet(request.app, resident_id)
+    return Redirect(
+        f"/console/residents/{resident_id}?notice=tablet_saved",
+        status_code=HTTP_303_SEE_OTHER,
+        headers=PAGE_HEADERS,
+    )
+
+
+def tell_tablet(app: Litestar, resident_id: int) -> None:
+    """Ask the resident's tablet to look again now (a call was started for them, its
+    settings changed)."""
+    for plugin in app.plugins:
+        if isinstance(plugin, ChannelsPlugin):
+            plugin.publish({"resident_id": resident_id}, TABLETS_CHANNEL)
+
+
+PAIRING_ROUTES: list[ControllerRouterHandler] = [
+    pairing_page,
+    create_code,
+    revoke_tablet,
+    save_tablet_settings,
+]

@@ -31,6 +31,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 import video
 from web.auth import PUBLIC_OPT, identify
 from web.tablet import tablet_resident
+from web.tablet_pairing import tell_tablet
 
 Sessions = NamedDependency[async_sessionmaker[AsyncSession]]
 Video = NamedDependency[video.VideoService]
@@ -90,6 +91,7 @@ class VideoController(Controller):
         consultation = await video.ConsultationService(sessions).start(
             identity.actor, data.resident_id
         )
+        tell_tablet(request.app, data.resident_id)
         return {"id": consultation.id, "resident_id": data.resident_id}
 
     @post("/consultations/book", status_code=201)
@@ -102,6 +104,7 @@ class VideoController(Controller):
         booked = await video.ConsultationService(sessions).book(
             identity.actor, data.resident_id, data.scheduled_at
         )
+        tell_tablet(request.app, data.resident_id)
         return _consultation_json(booked)
 
     @get("/waiting-room")

@@ -1,18 +1,23 @@
-"""``vaki demo``: load the demo world and print its logins."""
+"""``vaki demo``: load the demo world once and print its logins; ``--reset`` starts over."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 from typing import Annotated
 
 import typer
 
-from server.cli.common import load_settings, run_with_database
-from server.demo import DemoWorld, load_demo_world
+from server.cli.common import fail, load_settings, run_with_database
+from server.db import create_engine, downgrade_database
+from server.demo import DemoWorld, forget_world, kept_world, load_demo_world
+from server.settings import Settings
 
 
-def print_world(world: DemoWorld, as_json: bool) -> None:
-    """Show the demo logins (and device secrets in JSON)."""
+def print_world(world: DemoWorld, as_json: bool, base_url: str | None = None) -> None:
+    """Show the demo logins (and device secrets in JSON), and where to open the console and
+    the ready-paired demo tablet."""
     if as_json:
         typer.echo(json.dumps(world.to_dict(), ensure_ascii=False))
         return
@@ -21,12 +26,44 @@ def print_world(world: DemoWorld, as_json: bool) -> None:
         typer.echo(
             f"  {login.username:<8} {login.password:<14} {login.role:<17} {login.organisation}"
         )
+    base = base_url or "http://127.0.0.1:8000"
+    typer.echo(f"Console: {base}/login")
+    tablet = world.demo_tablet
+    if tablet is not None:
+        resident, key = tablet
+        typer.echo(f"Demo tablet of {resident.name}: {base}/tablet/#key={key}")
+
+
+def load_world(settings: Settings) -> DemoWorld:
+    """The demo world of the settings' database, made once and kept in the data directory."""
+    return run_with_database(
+        settings, functools.partial(load_demo_world, data_dir=settings.data_dir)
+    )
 
 
 def demo(
     as_json: Annotated[bool, typer.Option("--json", help="Print the logins as JSON.")] = False,
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Empty the demo's database and make a new world.")
+    ] = False,
 ) -> None:
-    """Load the demo world (or give its staff new passwords when it exists) and print logins."""
+    """Load the demo world once (later: the same logins) and print its logins."""
     settings = load_settings()
-    world = run_with_database(settings, load_demo_world)
-    print_world(world, as_json)
+    if reset:
+        if kept_world(settings.data_dir) is None:
+            raise fail(
+                f"no demo world was made in {settings.data_dir}: nothing is reset "
+                "(--reset empties only a demo's own database)"
+            )
+        asyncio.run(_empty_database(settings.effective_database_url))
+        forget_world(settings.data_dir)
+    print_world(load_world(settings), as_json)
+
+
+async def _empty_database(database_url: str) -> None:
+    """Take the database down to no tables; loading the world migrates it up again, empty."""
+    engine = create_engine(database_url)
+    try:
+        await downgrade_database(engine, "base")
+    finally:
+        await engine.dispose()

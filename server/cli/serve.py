@@ -9,10 +9,9 @@ from typing import Annotated
 
 import typer
 
-from server.cli.common import fail, load_settings, run_with_database
-from server.cli.demo import print_world
+from server.cli.common import fail, load_settings
+from server.cli.demo import load_world, print_world
 from server.db import check_database, describe_url
-from server.demo import load_demo_world
 from server.errors import PortInUseError, StartupError
 from server.logging import configure_logging
 
@@ -51,15 +50,16 @@ def serve(
     if port is not None:
         settings.http_port = port
     if demo and settings.demo_homes == 0:
-        settings.demo_homes = 3
+        settings.demo_homes = 25
     configure_logging(settings)
     try:
         sock = bind_http_socket(settings.http_host, settings.http_port)
     except StartupError as err:
         raise fail(str(err)) from err
     if demo:
-        world = run_with_database(settings, load_demo_world)
-        print_world(world, as_json=False)
+        shown = "127.0.0.1" if settings.http_host in ("0.0.0.0", "::") else settings.http_host  # noqa: S104
+        base_url = f"http://{shown}:{sock.getsockname()[1]}"
+        print_world(load_world(settings), as_json=False, base_url=base_url)
     else:
         try:
             asyncio.run(check_database(settings.effective_database_url))

@@ -117,7 +117,7 @@ def test_bad_database_url_is_one_clear_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_demo_json_and_rerun_keeps_the_world(tmp_path: Path) -> None:
+def test_demo_json_and_rerun_gives_the_same_world(tmp_path: Path) -> None:
     first = run_vaki(tmp_path, "demo", "--json")
     assert first.returncode == 0, first.stderr
     world = json.loads(first.stdout)
@@ -130,10 +130,17 @@ def test_demo_json_and_rerun_keeps_the_world(tmp_path: Path) -> None:
     assert all(r["devices"] for r in world["residents"])
     again = json.loads(run_vaki(tmp_path, "demo", "--json").stdout)
     assert [r["id"] for r in again["residents"]] == [r["id"] for r in world["residents"]]
+    # The same logins and device keys every time (kept in the data directory)...
+    assert again == world
+    # ...until the demo starts over.
+    reset = run_vaki(tmp_path, "demo", "--reset", "--json")
+    assert reset.returncode == 0, reset.stderr
+    anew = json.loads(reset.stdout)
     old = {s["username"]: s["password"] for s in world["staff"]}
-    new = {s["username"]: s["password"] for s in again["staff"]}
+    new = {s["username"]: s["password"] for s in anew["staff"]}
     assert old.keys() == new.keys()
     assert all(old[name] != new[name] for name in old)
+    assert len(anew["residents"]) == 25
 
 
 def test_user_add_and_db_commands(tmp_path: Path) -> None:

@@ -192,8 +192,11 @@ async def test_residents_with_charts_and_devices_for_technicians_pass_axe(
         for days in (7, 30, 90):
             await page.goto(f"{server.url}/console/residents/{world.sigridur}?days={days}")
             await expect(page.locator("figure.chart")).to_have_count(4)
-            # The normal range of the blood pressure and the oxygen is drawn as a band.
-            await expect(page.locator("svg rect.band")).to_have_count(2)
+            # The normal ranges of the systolic and the diastolic pressure and of the oxygen
+            # are drawn as bands, the two pressures each in its own.
+            await expect(page.locator("svg rect.band")).to_have_count(3)
+            await expect(page.locator("svg rect.band.b0")).to_have_count(1)
+            await expect(page.locator("svg rect.band.b1")).to_have_count(1)
             assert await serious_violations(page) == []
         await page.goto(f"{server.url}/console/devices")
         await expect(page.locator("table")).to_contain_text("Pulse oximeter")

@@ -241,6 +241,19 @@ async def test_pair_answer_in_icelandic_ask_for_help_and_the_team_sees_it(
         await tablet.locator("#prompt-choices button").nth(1).click()  # "not so good"
         await expect(tablet.locator("#question-progress")).to_have_text("Spurning 1 af 4")
         await assert_accessible(tablet, "scale question")
+        # Upright at 200 % text, no number breaks over two lines ("10", never "1" over "0").
+        await tablet.set_viewport_size(UPRIGHT)
+        await tablet.evaluate("document.documentElement.style.fontSize = '200%'")
+        broken = await tablet.evaluate(
+            """() => Array.from(document.querySelectorAll('#question-choices button'))
+                .map(b => { const r = document.createRange(); r.selectNodeContents(b);
+                            return [b.textContent, r.getClientRects().length]; })
+                .filter(([, lines]) => lines > 1)"""
+        )
+        assert broken == []
+        await assert_fits(tablet, "scale question upright, text at 200 %")
+        await tablet.evaluate("document.documentElement.style.fontSize = ''")
+        await tablet.set_viewport_size(VIEWPORT)
         await tablet.locator("#question-choices button", has_text="3").click()
         await expect(tablet.locator("#question-progress")).to_have_text("Spurning 2 af 4")
         await assert_accessible(tablet, "choice question")

@@ -7,13 +7,20 @@
   var KEY_NAME = "vaki.tablet.key";
   var ZONE_NAME = "vaki.tablet.zone";
   var OUTBOX_NAME = "vaki.tablet.outbox";
+  var HELP_NAME = "vaki.tablet.help";
+  var DISMISSED_NAME = "vaki.tablet.dismissed";
   var ANSWERED_NAME = "vaki.tablet.answered";
   var LANGUAGE_COOKIE = "vaki_tablet_lang";
   var POLL_MS = 10000;
+  var POLL_WITH_SOCKET_MS = 60000;
+  var PING_MS = 25000;
+  // "Sending…" turns into "Not sent yet" when the server has not taken the request by then.
+  var SEND_GRACE_MS = 4000;
   var HOLD_MS = 1500;
   var UNDO_S = 5;
   var T = JSON.parse(document.getElementById("tablet-strings").textContent);
   var C = JSON.parse(document.getElementById("tablet-calendar").textContent);
+  var S = JSON.parse(document.getElementById("tablet-settings").textContent);
   var lang = document.documentElement.lang;
   var $ = function (id) { return document.getElementById(id); };
   var store = window.localStorage;
@@ -26,7 +33,8 @@
   if (keyMatch) { key = decodeURIComponent(keyMatch[1]); store.setItem(KEY_NAME, key); }
 
   var state = { screen: null, home: null, failures: 0, unauthorised: 0, timer: null, busy: false,
-                dismissedCall: null, flow: null };
+                dismissedCall: Number(store.getItem(DISMISSED_NAME)) || null, flow: null,
+                unpaired: false, chimed: {} };
 
   function fill(text, values) {
     return text.replace(/%\((\w+)\)s/g, function (_, name) { return String(values[name]); });
@@ -37,11 +45,13 @@
     var screens = document.querySelectorAll(".screen");
     for (var i = 0; i < screens.length; i++) { screens[i].hidden = screens[i].id !== "screen-" + name; }
     if (state.screen !== name) {
+      if (name === "incoming") { startRinging(); } else { stopRinging(); }
       state.screen = name;
       var heading = document.querySelector("#screen-" + name + " [tabindex='-1']");
       if (heading) { heading.focus({ preventScroll: true }); }
       window.scrollTo(0, 0);
     }
+    renderHelp();
   }
 
   function button(label, onClick, className) {
@@ -92,6 +102,7 @@
     if (items.length === 0 || !key) { return Promise.resolve(); }
     return api("POST", items[0].path, items[0].body).then(function () {
       saveOutbox(outbox().slice(1));
+      if (items[0].path === "/api/tablet/help") { helpReceived(items[0].body.request_id); }
       return flush();
     }, function (err) {
       if (err.status && err.status >= 400 && err.status < 500 && err.status !== 401 && err.status !== 429) {
@@ -105,9 +116,11 @@
   function setOnline(online) {
     document.body.classList.toggle("offline", !online);
     $("connection").textContent = online ? "" : T.offline;
-    var pending = outbox().length > 0;
-    $("help-pending").hidden = !pending;
-    $("help-pending").textContent = pending ? T.pending : "";
+    renderHelp();
+  }
+
+  function helpWaiting() {
+    return outbox().some(function (item) { return item.path === "/api/tablet/help"; });
   }
 
   function schedule(ms) {
@@ -115,31 +128,89 @@
     state.timer = window.setTimeout(poll, ms);
   }
 
+  // The home screen comes over the socket; the poll sends what waits and stands in for
+  // the socket while it is down.
   function poll() {
     if (!key) { return; }
     flush().then(function () { return api("GET", "/api/tablet/home"); }).then(function (home) {
-      state.failures = 0;
-      state.unauthorised = 0;
-      setOnline(true);
-      render(home);
-      schedule(POLL_MS);
+      received(home);
+      schedule(socket.open ? POLL_WITH_SOCKET_MS : POLL_MS);
+      connect();
     }).catch(function (err) {
-      if (err.status === 401 && ++state.unauthorised >= 2) {
-        // Revoked by the care team: this tablet has to be paired again.
-        store.removeItem(KEY_NAME);
-        saveOutbox([]);
-        key = null;
-        showPairing();
-        return;
-      }
+      if (err.status === 401) { unauthorised(); }
       state.failures += 1;
-      setOnline(false);
+      if (err.status !== 401) { setOnline(false); }
       var wait = Math.min(60000, 1000 * Math.pow(2, state.failures));
+      // A call for help that waits is tried every few seconds, whatever else fails.
+      if (helpWaiting()) { wait = Math.min(wait, 3000); }
       schedule(wait / 2 + Math.random() * wait / 2);
     });
   }
 
-  window.addEventListener("online", function () { schedule(0); });
+  function received(home) {
+    state.failures = 0;
+    state.unauthorised = 0;
+    if (state.unpaired) {
+      state.unpaired = false;
+      $("unpaired").hidden = true;
+      show("home");
+    }
+    setOnline(true);
+    render(home);
+  }
+
+  // The server does not know this key (the tablet was revoked, or its key was changed): the
+  // resident is told whom to call, nothing waiting is thrown away, and the old key is kept
+  // and tried now and then until the tablet is paired again.
+  function unauthorised() {
+    if (++state.unauthorised < 2 || state.unpaired) { return; }
+    state.unpaired = true;
+    setOnline(true);
+    $("unpaired").textContent = fill(T.unpaired, { number: S.emergency_number });
+    $("unpaired").hidden = false;
+    showPairing();
+  }
+
+  // --- the push channel: the home screen as it changes, a ping as a sign of life --------
+  var socket = { ws: null, open: false, tries: 0, pinger: null, retry: null };
+
+  function connect() {
+    if (!key || socket.ws || !window.WebSocket) { return; }
+    window.clearTimeout(socket.retry);
+    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    var ws = new WebSocket(scheme + window.location.host + "/api/tablet/socket");
+    var sentKey = key;
+    socket.ws = ws;
+    ws.onopen = function () {
+      ws.send(JSON.stringify({ key: sentKey }));
+      socket.pinger = window.setInterval(function () {
+        if (ws.readyState === 1) { ws.send(JSON.stringify({ type: "ping" })); }
+      }, PING_MS);
+    };
+    ws.onmessage = function (message) {
+      var data = JSON.parse(message.data);
+      if (data.type !== "home") { return; }
+      socket.open = true;
+      socket.tries = 0;
+      received(data.home);
+    };
+    ws.onclose = function (event) {
+      window.clearInterval(socket.pinger);
+      var wasOpen = socket.open;
+      socket.ws = null;
+      socket.open = false;
+      if (event.code === 4401) {
+        state.unauthorised = Math.max(state.unauthorised, 1);
+        unauthorised();
+      }
+      socket.tries += 1;
+      var wait = Math.min(30000, 1000 * Math.pow(2, socket.tries));
+      socket.retry = window.setTimeout(connect, wait / 2 + Math.random() * wait / 2);
+      if (wasOpen) { schedule(0); }
+    };
+  }
+
+  window.addEventListener("online", function () { schedule(0); connect(); });
   window.addEventListener("offline", function () { setOnline(false); });
   document.addEventListener("visibilitychange", function () {
     if (document.visibilityState === "visible") { schedule(0); }
@@ -183,7 +254,8 @@
     $("date").textContent = formatted(C.date, p);
     $("time").textContent = formatted(C.time, p);
     if (state.home) {
-      var greeting = p.hour < 12 ? T.good_morning : p.hour < 18 ? T.good_day : T.good_evening;
+      var greeting = p.hour < 5 || p.hour >= 23 ? T.hello
+        : p.hour < 12 ? T.good_morning : p.hour < 18 ? T.good_day : T.good_evening;
       $("greeting").textContent = fill(greeting, { name: state.home.resident.name });
     }
   }
@@ -208,7 +280,11 @@
     state.home = home;
     store.setItem(ZONE_NAME, home.resident.time_zone);
     tick();
-    renderPrompt(home.prompts.filter(function (p) { return answered().indexOf(p.prompt_id) < 0; })[0]);
+    var open = home.prompts.filter(function (p) { return answered().indexOf(p.prompt_id) < 0; });
+    renderPrompt(open[0]);
+    open.forEach(function (p) { chimeOnce("prompt:" + p.prompt_id); });
+    if (home.starting_soon) { chimeOnce("call:" + home.starting_soon.id); }
+    renderHelp();
     renderAppointments(home.appointments);
     var soon = home.starting_soon;
     $("starting-soon").hidden = !soon;
@@ -216,11 +292,14 @@
     $("call-status").hidden = !home.call_requested;
     $("call-status").textContent = home.call_requested ? T.call_requested : "";
     var call = home.incoming_call;
-    if (call && call.id !== state.dismissedCall && (state.screen === "home" || state.screen === "thanks")) {
+    if (call && call.id !== state.dismissedCall &&
+        (state.screen === "home" || state.screen === "thanks" || state.screen === "call-back")) {
       state.incoming = call.id;
+      showCaller(call);
       show("incoming");
+      if (call.booked) { stopRingingAfter(call.id); }
       if (call.auto_answer) { startAutoAnswer(); }
-    } else if (!call && state.screen === "incoming") {
+    } else if ((!call || call.id === state.dismissedCall) && state.screen === "incoming") {
       stopAutoAnswer();
       show("home");
     } else if (state.screen === null || state.screen === "pair") {
@@ -309,6 +388,8 @@
 
   function backHome() {
     state.flow = null;
+    var help = helpState();
+    if (help && (help.received || !helpWaiting())) { store.removeItem(HELP_NAME); }
     show("home");
     schedule(0);
   }
@@ -379,14 +460,162 @@
     return String(Date.now()) + "-" + String(Math.random()).slice(2, 12);
   }
 
+  // The resident is told the team has it only once the server took it; until then
+  // "Sending…", and after a few seconds without it, plainly that it is not sent and whom to
+  // call. The request waits in the outbox (across reloads and a lost key) until it is sent.
   function sendHelp() {
+    var id = requestId();
+    store.setItem(HELP_NAME, JSON.stringify({ id: id, at: Date.now(), received: false }));
     show("help-sent");
-    queue("/api/tablet/help", { request_id: requestId() })
+    renderHelp();
+    window.setTimeout(renderHelp, SEND_GRACE_MS + 100);
+    queue("/api/tablet/help", { request_id: id })
       .then(function () { setOnline(true); }, function () { setOnline(false); schedule(2000); });
-    setOnline(!document.body.classList.contains("offline"));
   }
 
+  function helpState() {
+    try { return JSON.parse(store.getItem(HELP_NAME) || "null"); } catch (e) { return null; }
+  }
+
+  function helpReceived(id) {
+    var help = helpState();
+    if (help && help.id === id && !help.received) {
+      help.received = true;
+      help.receivedAt = Date.now();
+      store.setItem(HELP_NAME, JSON.stringify(help));
+    }
+    renderHelp();
+  }
+
+  function staffName(person) {
+    var pattern = T["role_" + person.role] || "%(name)s";
+    return fill(pattern, { name: person.name });
+  }
+
+  function renderHelp() {
+    var help = helpState();
+    var waiting = helpWaiting();
+    var fallback = fill(T.help_call_now, { number: S.emergency_number });
+    var late = help && !help.received && Date.now() - help.at >= SEND_GRACE_MS;
+    // On every screen but the help screen itself, a request that is not sent is said plainly.
+    $("help-pending").hidden = !(waiting && late) || state.screen === "help-sent";
+    $("help-pending").textContent = T.help_not_sent + ". " + fallback;
+    if (!help) { return; }
+    var heading = $("help-sent-heading");
+    var text = $("help-sent-text");
+    var screen = $("screen-help-sent");
+    var status = state.home && state.home.help;
+    if (help.received || !waiting) {
+      screen.className = "screen centred help-received";
+      var by = status && status.status === "acknowledged" && status.by;
+      setText(heading, by ? fill(T.help_on_it, { who: staffName(status.by) }) : T.help_received);
+      setText(text, T.help_received_text);
+      $("help-fallback").hidden = true;
+    } else if (!late) {
+      screen.className = "screen centred help-sending";
+      setText(heading, T.help_sending);
+      setText(text, T.help_sending_text);
+      $("help-fallback").hidden = true;
+    } else {
+      screen.className = "screen centred help-not-sent";
+      setText(heading, T.help_not_sent);
+      setText(text, T.help_still_trying);
+      setText($("help-fallback"), fallback);
+      $("help-fallback").hidden = false;
+    }
+  }
+
+  function setText(element, text) { if (element.textContent !== text) { element.textContent = text; } }
+
+  // --- sound: a ring for a call, a chime for a check-in or a reminder (Web Audio, no files) --
+  // In a kiosk started with --autoplay-policy=no-user-gesture-required it sounds at once;
+  // elsewhere the browser holds sound back until the screen is touched once, and the tablet
+  // says so.
+  var sound = { context: null, ringer: null };
+
+  function audio() {
+    var Context = window.AudioContext || window.webkitAudioContext;
+    if (!Context) { return null; }
+    if (!sound.context) { sound.context = new Context(); }
+    if (sound.context.state === "suspended") {
+      sound.context.resume().catch(function () {});
+    }
+    $("sound-off").hidden = sound.context.state !== "suspended";
+    return sound.context;
+  }
+
+  function tone(frequencies, at, length, volume) {
+    var context = audio();
+    if (!context) { return; }
+    var start = context.currentTime + at;
+    var gain = context.createGain();
+    gain.gain.setValueAtTime(0, start);
+    gain.gain.linearRampToValueAtTime(volume, start + 0.02);
+    gain.gain.setValueAtTime(volume, start + length - 0.05);
+    gain.gain.linearRampToValueAtTime(0, start + length);
+    gain.connect(context.destination);
+    frequencies.forEach(function (frequency) {
+      var oscillator = context.createOscillator();
+      oscillator.frequency.value = frequency;
+      oscillator.connect(gain);
+      oscillator.start(start);
+      oscillator.stop(start + length);
+    });
+  }
+
+  // A telephone's double ring (400 + 450 Hz), loud enough across a room.
+  function ringOnce() { tone([400, 450], 0, 0.4, 0.5); tone([400, 450], 0.6, 0.4, 0.5); }
+
+  function chime() { tone([660], 0, 0.35, 0.35); tone([880], 0.35, 0.6, 0.35); }
+
+  function chimeOnce(what) {
+    if (state.chimed[what]) { return; }
+    state.chimed[what] = true;
+    chime();
+  }
+
+  function startRinging() {
+    if (sound.ringer) { return; }
+    ringOnce();
+    sound.ringer = window.setInterval(ringOnce, 3000);
+  }
+
+  function stopRinging() {
+    window.clearInterval(sound.ringer);
+    sound.ringer = null;
+    window.clearTimeout(state.ringLimit);
+  }
+
+  document.addEventListener("pointerdown", function () { audio(); }, true);
+
   // --- the incoming call ---------------------------------------------------------------
+  function showCaller(call) {
+    var caller = call.caller || {};
+    var heading = $("incoming-heading");
+    if (!heading.dataset.plain) { heading.dataset.plain = heading.textContent; }
+    setText(heading, caller.name ? fill(T.calling, { who: staffName(caller) }) : heading.dataset.plain);
+    $("incoming-team").hidden = !caller.team;
+    setText($("incoming-team"), caller.team || "");
+  }
+
+  // A booked call that nobody has joined stops ringing after a while: the team calls back.
+  function stopRingingAfter(callId) {
+    if (state.ringLimitFor === callId) { return; }
+    state.ringLimitFor = callId;
+    window.clearTimeout(state.ringLimit);
+    state.ringLimit = window.setTimeout(function () {
+      if (state.screen !== "incoming" || state.incoming !== callId) { return; }
+      stopAutoAnswer();
+      dismiss(callId);
+      show("call-back");
+    }, S.ring_s * 1000);
+  }
+
+  function dismiss(callId) {
+    state.dismissedCall = callId;
+    store.setItem(DISMISSED_NAME, String(callId));
+  }
+
   // A booked call of the resident's own team may answer itself after a countdown that
   // "Not now" stops, for a resident who cannot reach the screen.
   var AUTO_ANSWER_S = 10;
@@ -414,7 +643,7 @@
   });
   $("decline-call").addEventListener("click", function () {
     stopAutoAnswer();
-    state.dismissedCall = state.incoming;
+    dismiss(state.incoming);
     backHome();
   });
 
@@ -443,7 +672,7 @@
       },
       onend: function (ended) {
         // Once over, the same call does not ring again while the server closes it.
-        state.dismissedCall = consultation;
+        dismiss(consultation);
         $("call-tiles").replaceChildren();
         $("call-self").srcObject = null;
         if (state.screen !== "connecting" && state.screen !== "call") { return; }
@@ -472,6 +701,10 @@
     return api("POST", "/api/tablet/pair", { code: code }).then(function (paired) {
       key = paired.key;
       store.setItem(KEY_NAME, key);
+      state.unpaired = false;
+      state.unauthorised = 0;
+      $("unpaired").hidden = true;
+      if (socket.ws) { socket.ws.close(); }
       $("pair-message").textContent = "";
       $("pair-code").value = "";
       document.cookie = LANGUAGE_COOKIE + "=" + paired.language + "; path=/tablet/; max-age=315360000; samesite=lax";
@@ -489,6 +722,9 @@
   });
 
   // --- start ---------------------------------------------------------------------------
+  if (navigator.serviceWorker && window.isSecureContext) {
+    navigator.serviceWorker.register("/tablet/sw.js").catch(function () {});
+  }
   if (navigator.wakeLock) {
     var keepAwake = function () { navigator.wakeLock.request("screen").catch(function () {}); };
     keepAwake();
@@ -499,9 +735,12 @@
   tick();
   window.setInterval(tick, 5000);
   if (key) {
-    show("home");
+    var pending = helpState();
+    show(pending && !pending.received && helpWaiting() ? "help-sent" : "home");
+    if (pending) { window.setTimeout(renderHelp, Math.max(0, pending.at + SEND_GRACE_MS + 100 - Date.now())); }
     setOnline(true);
     poll();
+    connect();
   } else {
     showPairing();
     if (pairMatch) { $("pair-code").value = pairMatch[1]; pair(pairMatch[1]); }
