@@ -26,17 +26,15 @@ from litestar import Litestar
 import alerts
 import devices
 from devices import (
-    ALARM_CHANNELS,
     ALARM_LANE,
-    MAIN_CHANNELS,
     SERVICE_USERNAME,
     EmbeddedBroker,
     InboundMessage,
     Ingestor,
     MqttEndpoint,
     MqttLink,
-    ingest_subscriptions,
 )
+from server.alarm_lanes import lane_plan
 from server.db import create_engine, describe_url, session_factory, upgrade_database
 from server.demo import simulated_demo_homes
 from server.pipeline import AlarmPipeline, CheckinPipeline, build_channels
@@ -124,7 +122,8 @@ async def open_ingestion(runtime: Runtime) -> AsyncIterator[None]:
     """Connect the MQTT links and the ingestion writer behind them.
 
     Two links: the main one for readings, status and raw payloads, and the alarm lane for
-    events, so a panic never queues at the broker behind readings. Each link keeps
+    events, so a panic never queues at the broker behind readings (see ``lane_plan`` for
+    what is shared between instances). Each link keeps
     reconnecting while the broker is away; the writer acks nothing it has not committed, so
     whatever is in flight at shutdown is redelivered by the broker.
     """
@@ -145,17 +144,14 @@ async def open_ingestion(runtime: Runtime) -> AsyncIterator[None]:
             link.publish(topic, payload, qos=qos, retain=retain)
 
     ingestor = Ingestor(runtime.engine, ack=ack, publish=publish)
-    for lane, channels, suffix in (
-        ("main", MAIN_CHANNELS, ""),
-        (ALARM_LANE, ALARM_CHANNELS, "-alarms"),
-    ):
+    for lane, subscriptions, suffix, expiry_s in lane_plan(settings, shared_group):
         links[lane] = MqttLink(
             endpoint,
             client_id=f"{settings.mqtt_client_id}{suffix}",
             protocol=protocol,
-            subscriptions=ingest_subscriptions(shared_group, channels),
+            subscriptions=subscriptions,
             on_message=ingestor.submit,
-            session_expiry_s=settings.mqtt_session_expiry_s,
+            session_expiry_s=expiry_s,
             lane=lane,
         )
     for subscriber in runtime.batch_subscribers:

@@ -66,6 +66,13 @@ class Settings(BaseSettings):
         description="How long the broker keeps this instance's session and queued messages "
         "while it is away (MQTT 5); keep it at an hour or more in production.",
     )
+    mqtt_shared_session_expiry_s: int = Field(
+        default=5,
+        ge=0,
+        description="Session expiry of this instance's shared-subscription (readings) link: "
+        "short, so the broker stops handing a dead instance its share within seconds "
+        "(devices resend what was not acked). Alarm events are never shared.",
+    )
     mqtt_protocol: Literal["auto", "5", "3.1.1"] = Field(
         default="auto",
         description="MQTT protocol version; auto tries 5 and falls back to 3.1.1.",

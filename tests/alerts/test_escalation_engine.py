@@ -272,23 +272,32 @@ async def test_tiers_fire_in_order_then_the_last_repeats_until_exhausted(
     assert await engine.run_due() == 0
     clock.move(seconds=1)
     assert await engine.run_due() == 1
-    # The last tier fires last_tier_repeats times in all, then the policy is exhausted.
+    # The last tier fires last_tier_repeats times, then every tier has been tried: the
+    # fallback is told as well (nobody here is a coordinator and none is configured, which
+    # the timeline says), and the last tier never falls silent: it rings again and again.
     clock.move(seconds=299)
     assert await engine.run_due() == 0
     clock.move(seconds=1)
-    assert await engine.run_due() == 1
-    clock.move(hours=2)
+    assert await engine.run_due() == 2
+    clock.move(seconds=299)
     assert await engine.run_due() == 0
+    clock.move(seconds=1)
+    assert await engine.run_due() == 2
 
     assert mails(box)[3:] == [
         ("jon@vaki.example", key(alert_id, 3, 1, jon)),
         ("jon@vaki.example", key(alert_id, 3, 2, jon)),
+        ("jon@vaki.example", key(alert_id, 3, 3, jon)),
     ]
-    assert [(s.tier, s.attempt, s.status) for s in await steps(sessions, alert_id)] == [
-        (1, 1, "done"),
-        (2, 1, "done"),
-        (3, 1, "done"),
-        (3, 2, "done"),
+    assert [(s.kind, s.tier, s.attempt, s.status) for s in await steps(sessions, alert_id)] == [
+        ("notify", 1, 1, "done"),
+        ("notify", 2, 1, "done"),
+        ("notify", 3, 1, "done"),
+        ("notify", 3, 2, "done"),
+        ("fallback", 3, 2, "done"),
+        ("notify", 3, 3, "done"),
+        ("fallback", 3, 3, "done"),
+        ("notify", 3, 4, "pending"),
     ]
     rows = await notifications(sessions, alert_id)
     assert sorted((n.idempotency_key, n.channel, n.recipient_id) for n in rows) == sorted(
@@ -299,6 +308,7 @@ async def test_tiers_fire_in_order_then_the_last_repeats_until_exhausted(
             (key(alert_id, 2, 1, jon), "email", jon),
             (key(alert_id, 3, 1, jon), "email", jon),
             (key(alert_id, 3, 2, jon), "email", jon),
+            (key(alert_id, 3, 3, jon), "email", jon),
         ]
     )
     assert all(n.status == "sent" and n.attempts == 1 for n in rows)
@@ -313,11 +323,13 @@ async def test_tiers_fire_in_order_then_the_last_repeats_until_exhausted(
     assert (alert.status, alert.escalation) == ("open", "exhausted")
     entries = await timeline(sessions, alert_id)
     assert [e.kind for e in entries].count("escalation_exhausted") == 1
+    assert [e.kind for e in entries].count("fallback_unreachable") == 2
     assert [(e.data["tier"], e.data["attempt"]) for e in entries if e.kind == "notified"] == [
         (1, 1),
         (2, 1),
         (3, 1),
         (3, 2),
+        (3, 3),
     ]
     assert "nobody_reached" not in [e.kind for e in entries]
 
@@ -413,10 +425,12 @@ async def test_after_a_retrigger_the_escalation_climbs_on_to_tier_two(
         "helga@vaki.example",
     ]
     notify = [s for s in await steps(sessions, alert_id) if s.kind == "notify"]
+    # Tier 2 is the last: every tier tried, so it is due to ring again (never silence).
     assert [(s.tier, s.status) for s in notify if s.status != "cancelled"] == [
         (1, "done"),
         (1, "done"),
         (2, "done"),
+        (2, "pending"),
     ]
     assert {n.status for n in await notifications(sessions)} == {"sent"}
 
@@ -469,14 +483,20 @@ async def test_a_policy_that_reaches_nobody_is_exhausted_at_once_and_says_so(
     clock = Clock()
     lifecycle, engine = build_engine(sessions, clock, port, "vaki-a")
     (raised,) = await lifecycle.raise_alerts([panic(world)])
-    assert await engine.run_due() == 2
+    # Both tries of the only tier at once, then the fallback (there is none to reach).
+    assert await engine.run_due() == 3
     assert box.envelopes == []
     kinds = [e.kind for e in await timeline(sessions, raised.alert_id)]
     assert kinds.count("nobody_reached") == 2
-    assert kinds[-1] == "escalation_exhausted"
+    assert kinds[-2:] == ["escalation_exhausted", "fallback_unreachable"]
     alert = await load_alert(sessions, raised.alert_id)
     # Still open on the console: exhausted escalation never closes an alarm.
     assert (alert.status, alert.escalation) == ("open", "exhausted")
+    # And it does not stop: the tier is tried again after its timeout, not in a busy loop.
+    waiting = [s for s in await steps(sessions, raised.alert_id) if s.status == "pending"]
+    assert [(s.tier, s.attempt, s.due_at) for s in waiting] == [
+        (1, 3, clock.now + timedelta(seconds=600))
+    ]
 
 
 @pytest.mark.postgres
@@ -508,21 +528,25 @@ async def test_two_instances_on_one_database_fire_every_step_exactly_once(
             for _ in range(3):
                 fired.append(sum(await asyncio.gather(first.run_due(), second.run_due())))
             clock.move(seconds=60)
-        # Each round's first pass fires every alert's step; the repeats find nothing.
-        assert fired == [alert_count, 0, 0, alert_count, 0, 0, 0, 0, 0]
+        # Each round's first pass fires every alert's step; the repeats find nothing. From
+        # the second round on, every tier has been tried: the fallback step fires as well
+        # and the last tier keeps ringing.
+        assert fired == [alert_count, 0, 0, 2 * alert_count, 0, 0, 2 * alert_count, 0, 0]
 
         rows = await notifications(first_sessions)
         keys = Counter(n.idempotency_key for n in rows)
-        assert len(keys) == 2 * alert_count
+        assert len(keys) == 3 * alert_count
         assert set(keys.values()) == {1}
         assert {n.status for n in rows} == {"sent"}
         received = Counter(k for _, k in mails(box))
         assert received == keys
         async with first_sessions() as session:
             every_step = (await session.exec(select(alerts.EscalationStep))).all()
-        assert len(every_step) == 2 * alert_count
-        assert {s.status for s in every_step} == {"done"}
-        assert {s.claimed_by for s in every_step} == {"vaki-a", "vaki-b"}
+        assert Counter(s.status for s in every_step) == {
+            "done": 5 * alert_count,
+            "pending": alert_count,
+        }
+        assert {s.claimed_by for s in every_step if s.status == "done"} == {"vaki-a", "vaki-b"}
     finally:
         await first_db.dispose()
         await second_db.dispose()
@@ -669,8 +693,9 @@ async def test_a_channel_that_raises_does_not_stop_the_escalation(
         sessions, lifecycle, {"email": BrokenChannel()}, clock=clock, instance="vaki-a"
     )
     (raised,) = await lifecycle.raise_alerts([panic(world)])
-    # Tier 1 fails to send but the step finishes; nobody was reached, so tier 2 is due at once.
-    assert await engine.run_due() == 2
+    # Tier 1 fails to send but the step finishes; nobody was reached, so tier 2 is due at once
+    # (and, tier 2 being the last, the fallback).
+    assert await engine.run_due() == 3
     done = [(s.tier, s.status) for s in await steps(sessions, raised.alert_id)]
     assert (1, "done") in done
     assert (2, "done") in done
