@@ -8,8 +8,10 @@ HTTP directly.
 from alerts.changes import AlertCandidate, AlertChange
 from alerts.channels import (
     Channel,
+    CircuitBreaker,
     DeliveryResult,
     EmailChannel,
+    GuardedChannel,
     OutgoingMessage,
     SmsGatewayChannel,
     WebPushChannel,
@@ -42,6 +44,7 @@ from alerts.errors import (
     PromptNotFoundError,
 )
 from alerts.escalation import EscalationEngine
+from alerts.fallback import FallbackContact, parse_fallback_contacts
 from alerts.lifecycle import AlertLifecycle
 from alerts.models import (
     Alert,
@@ -107,6 +110,7 @@ __all__ = [
     "CheckinPlan",
     "CheckinPrompt",
     "CheckinService",
+    "CircuitBreaker",
     "ClosedPrompt",
     "DeliveryResult",
     "EmailChannel",
@@ -115,6 +119,8 @@ __all__ = [
     "EscalationState",
     "EscalationStep",
     "EscalationTier",
+    "FallbackContact",
+    "GuardedChannel",
     "InvalidSubscriptionError",
     "Notification",
     "NotificationStatus",
@@ -143,6 +149,7 @@ __all__ = [
     "event_alarm",
     "generate_vapid_keys",
     "on_call_now",
+    "parse_fallback_contacts",
     "plan_problems",
     "policy_gaps",
     "prompt_id_of",

@@ -677,8 +677,9 @@ class EscalationEngine:
                     due_at=now + wait,
                 )
             ]
-        # Every tier tried and nobody acknowledged: never silence. The last tier rings again
-        # (not faster than the floor, even when it reached nobody) and the fallback is told.
+        # Every tier tried and nobody acknowledged: never silence. The fallback is told at
+        # once, and the last tier rings again after its timeout (even when it reached
+        # nobody, so that an unreachable tier does not ring in a busy loop).
         return [
             EscalationStep(
                 alert_id=alert.id,
@@ -693,7 +694,7 @@ class EscalationEngine:
                 round=step.round,
                 tier=step.tier,
                 attempt=step.attempt + 1,
-                due_at=now + max(wait, REPEAT_FLOOR),
+                due_at=now + max(timedelta(seconds=tier.timeout_s), REPEAT_FLOOR),
             ),
         ]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import json
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,6 +23,7 @@ import alerts
 import care
 from server.db import create_engine, session_factory, upgrade_database
 from tests.conftest import Mailbox
+from tests.http_receiver import HttpReceiver, serving
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -703,3 +705,246 @@ async def test_a_channel_that_raises_does_not_stop_the_escalation(
     assert failed
     assert all("fell over" in (n.last_error or "") for n in failed)
     assert "nobody_reached" in [e.kind for e in await timeline(sessions, raised.alert_id)]
+
+
+async def give_phone(sessions: async_sessionmaker[AsyncSession], staff_id: int, phone: str) -> None:
+    async with sessions() as session:
+        await session.exec(
+            update(care.StaffUser).where(col(care.StaffUser.id) == staff_id).values(phone=phone)
+        )
+        await session.commit()
+
+
+def sms_gateway(receiver: HttpReceiver, clock: Clock, deadline_s: float) -> alerts.GuardedChannel:
+    """The real SMS channel to the stand-in gateway, its breaker on the test's clock."""
+
+    def elapsed() -> float:
+        return (clock.now - T0).total_seconds()
+
+    return alerts.GuardedChannel(
+        alerts.SmsGatewayChannel(f"http://127.0.0.1:{receiver.port}/sms"),
+        deadline_s=deadline_s,
+        breaker=alerts.CircuitBreaker(monotonic=elapsed),
+    )
+
+
+def references(receiver: HttpReceiver) -> Counter[str]:
+    """How often the gateway was asked to send each idempotency key."""
+    return Counter(json.loads(r.body)["reference"] for r in receiver.requests)
+
+
+async def test_a_hanging_sms_gateway_holds_no_alert_and_the_next_tier_is_told_at_once(
+    sessions: async_sessionmaker[AsyncSession], mailbox: tuple[Mailbox, int]
+) -> None:
+    box, port = mailbox
+    world = await build_world(sessions, last_tier_repeats=3)
+    await give_phone(sessions, world.staff["anna"], "+3548621234")
+    # Tier 1: the console and an SMS. The console is not a person: if the SMS fails, Helga
+    # (tier 2) must hear at once, not after tier 1's five minutes.
+    await add_tiers(
+        sessions,
+        world,
+        TierSpec(300, [staff(world, "anna")], ("console", "sms")),
+        TierSpec(300, [staff(world, "helga")], ("email",)),
+    )
+    anna, helga = world.staff["anna"], world.staff["helga"]
+    clock = Clock()
+    async with serving(HttpReceiver(hold=asyncio.Event())) as gateway:
+        lifecycle = alerts.AlertLifecycle(sessions, clock=clock)
+        mail = alerts.EmailChannel("127.0.0.1", port, sender="Vaki <vaki@vaki.example>")
+        engine = alerts.EscalationEngine(
+            sessions,
+            lifecycle,
+            {"email": mail, "sms": sms_gateway(gateway, clock, deadline_s=0.5)},
+            clock=clock,
+            instance="vaki-a",
+        )
+        raised = await lifecycle.raise_alerts([panic(world, n) for n in range(5)])
+        ids = [c.alert_id for c in raised]
+
+        assert await engine.run_due() == 10
+        # Every alert's SMS was in flight at the same time: none waited for another.
+        assert gateway.most_in_flight == 5
+        assert sorted(mails(box)) == sorted(
+            ("helga@vaki.example", key(alert_id, 2, 1, helga)) for alert_id in ids
+        )
+        for alert_id in ids:
+            entries = await timeline(sessions, alert_id)
+            assert [e.data["tier"] for e in entries if e.kind == "nobody_reached"] == [1]
+        texts = {n.idempotency_key: n for n in await notifications(sessions) if n.channel == "sms"}
+        assert set(texts) == {key(alert_id, 1, 1, anna, "sms") for alert_id in ids}
+        for row in texts.values():
+            assert (row.status, row.attempts, row.last_error) == (
+                "failed",
+                1,
+                "no answer within 0.5 s",
+            )
+            # Tried again later, with backoff, while the alert is open.
+            assert row.retry_at == T0 + timedelta(seconds=15)
+        assert await engine.next_due() == T0 + timedelta(seconds=15)
+
+        # The gateway recovers; the breaker (open after three failures) lets a trial through
+        # after its cool-down, then the rest go out.
+        gateway.hold.set()  # type: ignore[union-attr]
+        clock.move(seconds=31)
+        assert await engine.run_due() == 0
+        clock.move(minutes=4)  # still within Helga's tier's five minutes
+        assert await engine.run_due() == 0
+        texts = {n.idempotency_key: n for n in await notifications(sessions) if n.channel == "sms"}
+        assert {row.status for row in texts.values()} == {"sent"}
+        # The gateway saw each message under its one key (the hung try and the one that
+        # went through), so it can drop a duplicate; no key was ever sent by two runners.
+        assert set(references(gateway)) == set(texts)
+        # Helga got one mail per alert; the steps were not fired again.
+        assert Counter(k for _, k in mails(box)) == Counter(
+            key(alert_id, 2, 1, helga) for alert_id in ids
+        )
+
+
+async def test_a_slow_step_keeps_its_lease_and_is_never_claimed_twice(
+    sessions: async_sessionmaker[AsyncSession], mailbox: tuple[Mailbox, int]
+) -> None:
+    _box, port = mailbox
+    world = await build_world(sessions)
+    await give_phone(sessions, world.staff["anna"], "+3548621234")
+    await add_tiers(
+        sessions,
+        world,
+        TierSpec(60, [staff(world, "anna")], ("sms",)),
+        TierSpec(60, [staff(world, "helga")]),
+    )
+    lease = timedelta(seconds=0.3)
+    async with serving(HttpReceiver(hold=asyncio.Event())) as gateway:
+        lifecycle = alerts.AlertLifecycle(sessions)
+
+        def build(instance: str) -> alerts.EscalationEngine:
+            sms = alerts.SmsGatewayChannel(f"http://127.0.0.1:{gateway.port}/sms")
+            mail = alerts.EmailChannel("127.0.0.1", port, sender="v@vaki.example")
+            return alerts.EscalationEngine(
+                sessions,
+                lifecycle,
+                {"sms": sms, "email": mail},
+                instance=instance,
+                lease=lease,
+                deadline_s=30,
+            )
+
+        slow, other, same = build("vaki-a"), build("vaki-b"), build("vaki-a")
+        (raised,) = await lifecycle.raise_alerts([panic(world)])
+        firing = asyncio.create_task(slow.run_due())
+        await gateway.arrived.wait()
+        # The gateway hangs for many leases; the other instance and a second runner of the
+        # same instance keep looking for due work all that time and find none.
+        deadline = asyncio.get_running_loop().time() + 6 * lease.total_seconds()
+        tries = 0
+        while asyncio.get_running_loop().time() < deadline:
+            assert await other.run_due() == 0
+            assert await same.run_due() == 0
+            tries += 1
+        assert tries > 1
+        gateway.hold.set()  # type: ignore[union-attr]
+        assert await firing == 1
+    assert references(gateway) == {key(raised.alert_id, 1, 1, world.staff["anna"], "sms"): 1}
+    by_tier = {s.tier: s for s in await steps(sessions, raised.alert_id)}
+    assert (by_tier[1].status, by_tier[1].claimed_by) == ("done", "vaki-a")
+    assert by_tier[2].status == "pending"
+
+
+async def test_an_exhausted_escalation_tells_the_fallback_and_keeps_ringing(
+    sessions: async_sessionmaker[AsyncSession], mailbox: tuple[Mailbox, int]
+) -> None:
+    box, port = mailbox
+    world = await build_world(sessions, last_tier_repeats=1)
+    async with sessions() as session:
+        org = await care.ensure_organisation(session, "Fjallabyggð")
+        coordinator = await care.add_staff_user(
+            session,
+            username="ragna",
+            full_name="Ragna Stefánsdóttir",
+            password="x" * 12,
+            role=care.StaffRole.COORDINATOR,
+            organisation=org,
+            language="en",
+            email="ragna@vaki.example",
+        )
+        await session.commit()
+        assert coordinator.id is not None
+        ragna = coordinator.id
+    await add_tiers(sessions, world, TierSpec(120, [staff(world, "anna")]))
+    anna = world.staff["anna"]
+    clock = Clock()
+    lifecycle = alerts.AlertLifecycle(sessions, clock=clock)
+    engine = alerts.EscalationEngine(
+        sessions,
+        lifecycle,
+        {"email": alerts.EmailChannel("127.0.0.1", port, sender="vaki@vaki.example")},
+        clock=clock,
+        instance="vaki-a",
+        fallback=alerts.parse_fallback_contacts("vakt@fjallabyggd.example, "),
+    )
+    (raised,) = await lifecycle.raise_alerts([panic(world)])
+    alert_id = raised.alert_id
+    # The only tier once, and then at once the fallback: the coordinator and the duty line.
+    assert await engine.run_due() == 2
+    fallback_key = f"a{alert_id}:fallback:r1:t1:n1"
+    assert sorted(mails(box)) == sorted(
+        [
+            ("anna@vaki.example", key(alert_id, 1, 1, anna)),
+            ("ragna@vaki.example", f"{fallback_key}:staff{ragna}:email:0"),
+            ("vakt@fjallabyggd.example", f"{fallback_key}:fallback0:email:0"),
+        ]
+    )
+    kinds = [e.kind for e in await timeline(sessions, alert_id)]
+    assert kinds[-2:] == ["escalation_exhausted", "fallback_notified"]
+    assert (await load_alert(sessions, alert_id)).escalation == "exhausted"
+    # Nobody acknowledges: the tier rings again after its timeout, and the fallback with it.
+    clock.move(seconds=120)
+    assert await engine.run_due() == 2
+    assert [r for r, _ in mails(box)].count("anna@vaki.example") == 2
+    assert [r for r, _ in mails(box)].count("ragna@vaki.example") == 2
+    # A resolution ends all of it.
+    await lifecycle.resolve(alert_id, anna, outcome="helped_at_home")
+    clock.move(hours=1)
+    assert await engine.run_due() == 0
+    assert len(mails(box)) == 6
+
+
+async def test_a_delivery_a_crash_left_sending_is_not_sent_again_and_the_next_tier_is_told(
+    sessions: async_sessionmaker[AsyncSession], mailbox: tuple[Mailbox, int]
+) -> None:
+    box, port = mailbox
+    world = await build_world(sessions)
+    await add_tiers(
+        sessions,
+        world,
+        TierSpec(60, [staff(world, "anna")]),
+        TierSpec(120, [staff(world, "helga")]),
+        TierSpec(300, [staff(world, "jon")]),
+    )
+    helga, jon = world.staff["helga"], world.staff["jon"]
+    clock = Clock()
+    lifecycle, engine = build_engine(sessions, clock, port, "vaki-live")
+    (raised,) = await lifecycle.raise_alerts([panic(world)])
+    alert_id = raised.alert_id
+    assert await engine.run_due() == 1
+    lease_until = T0 + timedelta(seconds=75)
+    # Another instance was asking the mail server for Helga's message when it died.
+    await _dead_instance_claimed(
+        sessions, alert_id, 2, lease_until, sent=[], pending=[(helga, "helga@vaki.example")]
+    )
+    async with sessions() as session:
+        await session.exec(
+            update(alerts.Notification)
+            .where(col(alerts.Notification.idempotency_key) == key(alert_id, 2, 1, helga))
+            .values(status="sending", attempts=1)
+        )
+        await session.commit()
+    clock.now = lease_until + timedelta(seconds=1)
+    # Tier 2, tier 3 at once, and (tier 3 being the last) the fallback.
+    assert await engine.run_due() == 3
+    # Whether Helga got it is unknown: it is not sent again under its key, it says so, and
+    # Jón (tier 3) is told at once rather than after Helga's two minutes.
+    assert [r for r, _ in mails(box)] == ["anna@vaki.example", "jon@vaki.example"]
+    rows = {n.idempotency_key: n for n in await notifications(sessions)}
+    assert rows[key(alert_id, 2, 1, helga)].status == "unknown"
+    assert rows[key(alert_id, 3, 1, jon)].status == "sent"
