@@ -5,6 +5,7 @@ policies with their tiers and on-call, and notification records. Never speaks MQ
 HTTP directly.
 """
 
+from alerts.catchup import changes_since
 from alerts.changes import AlertCandidate, AlertChange
 from alerts.channels import (
     Channel,
@@ -144,6 +145,7 @@ __all__ = [
     "add_push_subscription",
     "adherence",
     "answer_alert",
+    "changes_since",
     "closed_prompt_alert",
     "coverage_gaps",
     "event_alarm",

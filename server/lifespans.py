@@ -19,7 +19,6 @@ from apscheduler.events import (
     EVENT_JOB_SUBMITTED,
     JobEvent,
 )
-from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from litestar import Litestar
 
@@ -37,8 +36,10 @@ from devices import (
 from server.alarm_lanes import lane_plan
 from server.db import create_engine, describe_url, session_factory, upgrade_database
 from server.demo import simulated_demo_homes
-from server.pipeline import AlarmPipeline, CheckinPipeline, build_channels
+from server.live import alert_catch_up
+from server.pipeline import ALERTS_CHANNEL, AlarmPipeline, CheckinPipeline, build_channels
 from server.runtime import Runtime
+from server.wakes import SteadyClock
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +56,13 @@ def runtime_of(app: Litestar) -> Runtime:
 @asynccontextmanager
 async def open_database(runtime: Runtime) -> AsyncIterator[None]:
     """Open the engine and bring the schema to the newest migration."""
-    url = runtime.settings.effective_database_url
-    engine = create_engine(url)
+    settings = runtime.settings
+    url = settings.effective_database_url
+    engine = create_engine(
+        url,
+        connect_timeout_s=settings.database_connect_timeout_s,
+        statement_timeout_s=settings.database_statement_timeout_s,
+    )
     try:
         await upgrade_database(engine)
         runtime.engine = engine
@@ -212,7 +218,10 @@ async def open_alarms(runtime: Runtime) -> AsyncIterator[None]:
     assert runtime.scheduler is not None
     settings = runtime.settings
     channels = build_channels(settings)
-    lifecycle = alerts.AlertLifecycle(runtime.sessions)
+    # Due moments are compared with steady time, so a wall-clock step neither stalls nor
+    # hurries escalation.
+    clock = SteadyClock()
+    lifecycle = alerts.AlertLifecycle(runtime.sessions, clock=clock)
     pipeline = AlarmPipeline(
         lifecycle=lifecycle,
         rules=alerts.RuleEngine(runtime.sessions),
@@ -220,24 +229,32 @@ async def open_alarms(runtime: Runtime) -> AsyncIterator[None]:
             runtime.sessions,
             lifecycle,
             channels,
+            clock=clock,
             console_url=settings.public_url,
             # Stable per instance, so a restarted instance recognises its own claims.
             instance=settings.mqtt_client_id,
+            lease=timedelta(seconds=settings.escalation_lease_s),
+            deadline_s=settings.notify_deadline_s,
+            fallback=alerts.parse_fallback_contacts(settings.escalation_fallback),
         ),
         scheduler=runtime.scheduler,
         live=runtime.live,
+        clock=clock,
     )
     recovered = await pipeline.escalation.recover_own_claims()
     if recovered:
         log.warning("%s escalation steps were unfinished when this instance stopped", recovered)
     runtime.batch_subscribers.append(pipeline.on_batch)
     pipeline.start(settings)
+    if runtime.live_feed is not None:
+        runtime.live_feed.catch_up = alert_catch_up(runtime.sessions, ALERTS_CHANNEL)
     runtime.alarms = pipeline
     log.info("alarm path ready; notification channels: console, %s", ", ".join(channels) or "none")
     try:
         yield
     finally:
         runtime.alarms = None
+        await pipeline.stop()
         runtime.batch_subscribers.remove(pipeline.on_batch)
         for channel in channels.values():
             closing = getattr(channel, "aclose", None)
@@ -256,7 +273,7 @@ async def open_checkins(runtime: Runtime) -> AsyncIterator[None]:
     assert runtime.alarms is not None
     settings = runtime.settings
     pipeline = CheckinPipeline(
-        service=alerts.CheckinService(runtime.sessions),
+        service=alerts.CheckinService(runtime.sessions, clock=runtime.alarms.clock),
         lifecycle=runtime.alarms.lifecycle,
         scheduler=runtime.scheduler,
         link=lambda: runtime.mqtt,
@@ -270,9 +287,7 @@ async def open_checkins(runtime: Runtime) -> AsyncIterator[None]:
         yield
     finally:
         runtime.checkins = None
-        for job in ("checkin-plan", "checkin-sweep", "checkin-wake"):
-            with contextlib.suppress(JobLookupError):
-                runtime.scheduler.remove_job(job)
+        await pipeline.stop()
         runtime.batch_subscribers.remove(pipeline.on_batch)
 
 

@@ -6,7 +6,8 @@
       → EscalationEngine fires due steps: notifications by tier, then the next tier
       → every alert change is published on the "alerts" channel → consoles' live stream
 
-The steps live in the database; APScheduler only decides when to look. A step scheduled
+The steps live in the database; a ``Waker`` on the monotonic clock only decides when to
+look (server/wakes.py), so a wall-clock step neither stops nor hurries it. A step scheduled
 for a moment wakes the engine then; a sweep every few seconds catches everything else,
 including steps that were due while the service was down.
 """
@@ -20,7 +21,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.date import DateTrigger
 from litestar.channels import ChannelsPlugin
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -30,11 +30,11 @@ import devices
 import video
 from care import utcnow
 from server.settings import Settings
+from server.wakes import Waker
 
 log = logging.getLogger(__name__)
 
 ALERTS_CHANNEL = "alerts"
-ESCALATION_WAKE = "escalation-wake"
 # An alarm event that the batch path did not turn into an alert within this time is
 # picked up by the sweep.
 UNHANDLED_GRACE = timedelta(seconds=5)
@@ -74,6 +74,7 @@ class AlarmPipeline:
         escalation: alerts.EscalationEngine,
         scheduler: AsyncIOScheduler,
         live: ChannelsPlugin | None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         """Connect the parts; nothing runs before ``start``."""
         self.lifecycle = lifecycle
@@ -81,28 +82,24 @@ class AlarmPipeline:
         self.escalation = escalation
         self._scheduler = scheduler
         self._live = live
+        self.clock = clock
+        self.escalation_wake = Waker("escalation", self.run_escalation, 2.0, clock=clock)
+        self.rules_wake = Waker("rules-sweep", self.sweep, 60.0)
         lifecycle.listen(self.publish_change)
         lifecycle.on_step_scheduled = self.wake_escalation
         escalation.on_step_scheduled = self.wake_escalation
 
     def start(self, settings: Settings) -> None:
-        """Schedule the sweeps; overdue steps from before a restart fire at once."""
-        self._scheduler.add_job(
-            self.escalation.run_due,
-            "interval",
-            seconds=settings.escalation_sweep_s,
-            id="escalation-sweep",
-            next_run_time=utcnow(),
-            replace_existing=True,
-        )
-        self._scheduler.add_job(
-            self.sweep,
-            "interval",
-            seconds=settings.rules_sweep_s,
-            id="rules-sweep",
-            next_run_time=utcnow(),
-            replace_existing=True,
-        )
+        """Start the sweeps; overdue steps from before a restart fire at once."""
+        self.escalation_wake.interval_s = settings.escalation_sweep_s
+        self.rules_wake.interval_s = settings.rules_sweep_s
+        self.escalation_wake.start()
+        self.rules_wake.start()
+
+    async def stop(self) -> None:
+        """Stop the sweeps, letting a step being delivered finish first."""
+        await self.escalation_wake.stop()
+        await self.rules_wake.stop()
 
     async def on_batch(self, batch: devices.IngestedBatch) -> None:
         """A committed batch: raise what the rules find."""
@@ -135,16 +132,7 @@ class AlarmPipeline:
         One wake is pending at a time, the earliest: a burst of alerts starts one engine
         run, not one each; after each run the next wake is set from the database.
         """
-        run_at = max(due_at, utcnow())
-        job = self._scheduler.get_job(ESCALATION_WAKE)
-        if job is not None and job.next_run_time is not None and job.next_run_time <= run_at:
-            return
-        self._scheduler.add_job(
-            self.run_escalation,
-            DateTrigger(run_date=run_at),
-            id=ESCALATION_WAKE,
-            replace_existing=True,
-        )
+        self.escalation_wake.wake_at(due_at)
 
     async def run_escalation(self) -> None:
         """Fire due steps, then wake again when the next one falls due."""
@@ -205,6 +193,8 @@ class CheckinPipeline:
         self._reporting = asyncio.Lock()
         # Resident events whose application failed, applied again at the next run.
         self._retry: list[devices.CommittedEvent] = []
+        self.plan_wake = Waker("checkin-plan", self.plan, 600.0, clock=service.clock)
+        self.wake = Waker("checkin", self.run_due, 5.0, clock=service.clock)
 
     @property
     def sessions(self) -> async_sessionmaker[AsyncSession]:
@@ -213,22 +203,14 @@ class CheckinPipeline:
 
     def start(self, settings: Settings) -> None:
         """Plan now and every few minutes; sweep often; everything due fires at once."""
-        self._scheduler.add_job(
-            self.plan,
-            "interval",
-            minutes=10,
-            id="checkin-plan",
-            next_run_time=utcnow(),
-            replace_existing=True,
-        )
-        self._scheduler.add_job(
-            self.run_due,
-            "interval",
-            seconds=settings.checkin_sweep_s,
-            id="checkin-sweep",
-            next_run_time=utcnow(),
-            replace_existing=True,
-        )
+        self.wake.interval_s = settings.checkin_sweep_s
+        self.plan_wake.start()
+        self.wake.start()
+
+    async def stop(self) -> None:
+        """Stop planning and sweeping, letting a run in progress finish first."""
+        await self.plan_wake.stop()
+        await self.wake.stop()
 
     async def plan(self) -> None:
         """Write prompts up to the horizon, then do whatever that made due."""
@@ -252,15 +234,10 @@ class CheckinPipeline:
         if undelivered:
             # The MQTT link is not up yet (at start-up) or the broker is away: try again
             # in a second rather than at the next sweep.
-            retry = utcnow() + DELIVERY_RETRY
+            retry = self.service.clock() + DELIVERY_RETRY
             wake = retry if wake is None else min(wake, retry)
         if wake is not None:
-            self._scheduler.add_job(
-                self.run_due,
-                DateTrigger(run_date=max(wake, utcnow())),
-                id="checkin-wake",
-                replace_existing=True,
-            )
+            self.wake.wake_at(wake)
         # Closing handed these prompts to this caller alone, so telling the team needs no
         # lock: a slot falling due meanwhile goes out at once instead of waiting for alerts.
         if closed:
