@@ -27,6 +27,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, func, or_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -61,6 +62,8 @@ log = logging.getLogger(__name__)
 # taken over this soon.
 LEASE = timedelta(seconds=15)
 CLAIM_BATCH = 25
+# Steps being delivered at once by one instance in the background (``dispatch_due``).
+MAX_IN_FLIGHT = 200
 # Failed deliveries tried again per run, and how often one delivery is tried in all.
 RETRY_BATCH = 50
 MAX_ATTEMPTS = 8
@@ -129,6 +132,9 @@ class EscalationEngine:
         self._lease = lease
         self._fallback = fallback
         self.on_step_scheduled: Callable[[datetime], None] | None = None
+        # Steps and retries being delivered in the background, kept so none is lost.
+        self._in_flight: set[asyncio.Task[object]] = set()
+        self._retrying: asyncio.Task[int] | None = None
 
     async def recover_own_claims(self) -> int:
         """After a restart: our claims from before are unfinished work; due again at once."""
@@ -144,25 +150,18 @@ class EscalationEngine:
             return int(result.rowcount or 0)
 
     async def next_due(self) -> datetime | None:
-        """When the earliest pending step or delivery retry falls due (None: nothing waits)."""
+        """When the earliest pending step falls due (None when nothing waits); failed
+        deliveries are retried by the sweep, their backoff being far longer than it."""
         async with self._sessions() as session:
-            step: datetime | None = (
+            found: datetime | None = (
                 await session.exec(
                     select(func.min(col(EscalationStep.due_at))).where(
                         col(EscalationStep.status) == StepStatus.PENDING
                     )
                 )
             ).one()
-            retry: datetime | None = (
-                await session.exec(
-                    select(func.min(col(Notification.retry_at))).where(
-                        col(Notification.status) == NotificationStatus.FAILED
-                    )
-                )
-            ).one()
         # SQLite's bare MIN may come back without the column's type, so without a zone.
-        found = [as_utc(moment) for moment in (step, retry) if moment is not None]
-        return min(found) if found else None
+        return None if found is None else as_utc(found)
 
     async def run_due(self) -> int:
         """Claim and fire every due step, all at once; retry due deliveries; return how many
@@ -177,6 +176,33 @@ class EscalationEngine:
         await self.retry_failed()
         return fired
 
+    async def dispatch_due(self) -> int:
+        """Claim due steps and start delivering each in the background; return how many
+        started. A step held up by a slow gateway never holds the next alert's step."""
+        started = 0
+        while (room := MAX_IN_FLIGHT - len(self._in_flight)) > 0:
+            claimed = await self._claim(min(room, CLAIM_BATCH))
+            if not claimed:
+                break
+            for step_id in claimed:
+                self._keep(asyncio.create_task(self._fire_safely(step_id), name=f"step-{step_id}"))
+            started += len(claimed)
+        if self._retrying is None or self._retrying.done():
+            self._retrying = asyncio.create_task(self.retry_failed(), name="delivery-retries")
+            self._keep(self._retrying)
+        return started
+
+    def _keep(self, task: asyncio.Task[Any]) -> None:
+        """Hold a reference to a background task until it is done."""
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
+    async def drain(self, within_s: float) -> None:
+        """Wait up to ``within_s`` for the steps being delivered (at shutdown); what is still
+        unfinished is taken back when the instance starts again, or by another one."""
+        if self._in_flight:
+            await asyncio.wait(set(self._in_flight), timeout=within_s)
+
     async def _fire_safely(self, step_id: int) -> bool:
         """Fire one step; an error is logged, and the lease brings the step back."""
         try:
@@ -185,8 +211,8 @@ class EscalationEngine:
             log.exception("escalation step %s failed; it will be retried", step_id)
             return False
 
-    async def _claim(self) -> list[int]:
-        """Atomically take up to a batch of due steps (and steps whose lease ran out)."""
+    async def _claim(self, limit: int = CLAIM_BATCH) -> list[int]:
+        """Atomically take up to ``limit`` due steps (and steps whose lease ran out)."""
         now = self._clock()
         due = or_(
             and_(
@@ -202,7 +228,7 @@ class EscalationEngine:
                 select(EscalationStep.id)
                 .where(due)
                 .order_by(col(EscalationStep.due_at))
-                .limit(CLAIM_BATCH)
+                .limit(limit)
             )
             if session.bind is not None and session.bind.dialect.name == "postgresql":
                 ids = list((await session.exec(candidates.with_for_update(skip_locked=True))).all())

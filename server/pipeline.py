@@ -97,9 +97,10 @@ class AlarmPipeline:
         self.rules_wake.start()
 
     async def stop(self) -> None:
-        """Stop the sweeps, letting a step being delivered finish first."""
+        """Stop the sweeps, letting the steps being delivered finish first."""
         await self.escalation_wake.stop()
         await self.rules_wake.stop()
+        await self.escalation.drain(within_s=10)
 
     async def on_batch(self, batch: devices.IngestedBatch) -> None:
         """A committed batch: raise what the rules find."""
@@ -135,10 +136,12 @@ class AlarmPipeline:
         self.escalation_wake.wake_at(due_at)
 
     async def run_escalation(self) -> None:
-        """Fire due steps, then wake again when the next one falls due."""
-        await self.escalation.run_due()
+        """Start delivering due steps, then wake again when the next one falls due."""
+        started = await self.escalation.dispatch_due()
         following = await self.escalation.next_due()
-        if following is not None:
+        # A step already due that none was started for waits in another instance's claim
+        # or for room here: the sweep looks again, rather than a busy loop.
+        if following is not None and (started or following > self.clock()):
             self.wake_escalation(following)
 
     async def publish_change(self, change: alerts.AlertChange) -> None:

@@ -10,14 +10,16 @@ seconds; the readings the dead instance's share held come with the devices' rese
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -28,6 +30,7 @@ import devices
 from devices.virtual_device import VirtualDevice
 from tests.alerts.test_alarm_path import build_world, mails_to
 from tests.conftest import Mailbox, PrivateMosquitto, ServedVaki, vaki_env
+from tests.http_receiver import HttpReceiver, serving
 
 # The device contract's first resend (docs/mqtt.md): the devices here keep it.
 RESEND_FIRST_S = 30.0
@@ -58,11 +61,19 @@ class Cluster:
 
 
 @pytest.fixture
+async def sms_gateway() -> AsyncIterator[HttpReceiver]:
+    """A stand-in HTTP SMS gateway the test can make answer 500 or hang."""
+    async with serving(HttpReceiver()) as receiver:
+        yield receiver
+
+
+@pytest.fixture
 def cluster(
     tmp_path: Path,
     postgres_url: str,
     private_mosquitto: PrivateMosquitto,
     mailbox: tuple[Mailbox, int],
+    sms_gateway: HttpReceiver,
 ) -> Iterator[Cluster]:
     private_mosquitto.extra_config = "allow_anonymous true\n"
     private_mosquitto.start()
@@ -80,6 +91,7 @@ def cluster(
             smtp_host="127.0.0.1",
             smtp_port=str(mailbox[1]),
             smtp_starttls="false",
+            sms_gateway_url=f"http://127.0.0.1:{sms_gateway.port}/sms",
             escalation_sweep_s="0.5",
             escalation_lease_s="3",
         )
@@ -236,3 +248,83 @@ async def test_alarms_reach_the_survivor_within_seconds_when_an_instance_is_kill
     assert set(keys.values()) == {1}
     assert survivor.process is not None
     assert survivor.process.poll() is None
+
+
+async def texts_and_mails_to_the_on_call(
+    sessions: async_sessionmaker[AsyncSession], team_id: int
+) -> None:
+    """Tier 1 tells the on-call worker by SMS as well as on the console and by e-mail."""
+    async with sessions() as session:
+        await session.exec(
+            update(alerts.EscalationTier)
+            .where(col(alerts.EscalationTier.position) == 1)
+            .values(channels=["console", "sms", "email"])
+        )
+        await session.exec(
+            update(care.StaffUser)
+            .where(col(care.StaffUser.username) == "anna")
+            .values(phone="+3548621234")
+        )
+        await session.commit()
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+async def test_a_hanging_or_failing_sms_gateway_delays_no_alert(
+    cluster: Cluster,
+    sessions: async_sessionmaker[AsyncSession],
+    mailbox: tuple[Mailbox, int],
+    sms_gateway: HttpReceiver,
+    tmp_path: Path,
+) -> None:
+    box, _ = mailbox
+    world = await build_world(sessions)
+    await texts_and_mails_to_the_on_call(sessions, world.team_id)
+    for instance in cluster.instances:
+        await asyncio.to_thread(instance.start)
+    homes = [
+        await add_home(sessions, world.team_id, cluster.broker.port, tmp_path) for _ in range(4)
+    ]
+    figures: dict[str, list[float]] = {
+        "hanging_first_notification_s": [],
+        "500_first_notification_s": [],
+    }
+    try:
+        # The gateway takes every request and never answers.
+        sms_gateway.hold = asyncio.Event()
+        for home in homes[:3]:
+            pressed = time.monotonic()
+            await home.pendant.send_event("panic")
+            figures["hanging_first_notification_s"].append(
+                round(await first_mail_after(box, world.on_call_email, pressed, ALARM_WITHIN_S), 2)
+            )
+        # Each alert's SMS hung at the same time as the others: none waited for another.
+        assert sms_gateway.most_in_flight >= 2
+        # Now it answers 500 at once.
+        sms_gateway.status = 500
+        sms_gateway.hold.set()
+        pressed = time.monotonic()
+        await homes[3].pendant.send_event("panic")
+        figures["500_first_notification_s"].append(
+            round(await first_mail_after(box, world.on_call_email, pressed, ALARM_WITHIN_S), 2)
+        )
+    finally:
+        for home in homes:
+            await home.pendant.stop()
+            await home.cuff.stop()
+    print("\ncluster SMS gateway hanging / 500:", figures)
+    keys = Counter(str(m["Message-ID"]) for m in mails_to(box, world.on_call_email))
+    assert len(keys) == 4
+    assert set(keys.values()) == {1}
+    # Every text the gateway was asked for carried its one key: a retry is recognisable.
+    references = Counter(json.loads(r.body)["reference"] for r in sms_gateway.requests)
+    assert all(ref.endswith(":sms:0") for ref in references)
+    async with sessions() as session:
+        texts = (
+            await session.exec(
+                select(alerts.Notification).where(alerts.Notification.channel == "sms")
+            )
+        ).all()
+    assert len(texts) == 4
+    assert {t.status for t in texts} == {"failed"}
+    assert all(t.retry_at is not None for t in texts)
