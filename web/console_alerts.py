@@ -139,7 +139,17 @@ async def _queue(
                 )
             ).all()
         }
-    found.sort(key=lambda a: (SEVERITY_ORDER.get(a.severity, 9), -a.last_seen_at.timestamp()))
+    # An open alert whose every tier was tried and nobody took is the most urgent of all.
+    found.sort(
+        key=lambda a: (
+            not (
+                a.status == alerts.AlertStatus.OPEN
+                and a.escalation == alerts.EscalationState.EXHAUSTED
+            ),
+            SEVERITY_ORDER.get(a.severity, 9),
+            -a.last_seen_at.timestamp(),
+        )
+    )
     items = [
         QueueItem(
             alert=alert,
