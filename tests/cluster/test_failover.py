@@ -10,7 +10,9 @@ seconds; the readings the dead instance's share held come with the devices' rese
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import signal
 import time
 import uuid
 from collections import Counter
@@ -18,6 +20,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -328,3 +331,70 @@ async def test_a_hanging_or_failing_sms_gateway_delays_no_alert(
     assert len(texts) == 4
     assert {t.status for t in texts} == {"failed"}
     assert all(t.retry_at is not None for t in texts)
+
+
+async def ready_again(instance: ServedVaki, within_s: float) -> None:
+    """Wait until the instance's /readyz answers 200."""
+    async with (
+        httpx.AsyncClient(base_url=instance.url, timeout=2) as client,
+        asyncio.timeout(within_s),
+    ):
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get("/readyz")).status_code == 200:
+                    return
+            await asyncio.sleep(0.1)
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+async def test_the_broker_killed_and_back_loses_nothing_and_is_ready_within_seconds(
+    cluster: Cluster,
+    sessions: async_sessionmaker[AsyncSession],
+    mailbox: tuple[Mailbox, int],
+    tmp_path: Path,
+) -> None:
+    box, _ = mailbox
+    world = await build_world(sessions)
+    for instance in cluster.instances:
+        await asyncio.to_thread(instance.start)
+    home = await add_home(sessions, world.team_id, cluster.broker.port, tmp_path)
+    figures: dict[str, float] = {}
+    try:
+        # The broker dies without a word; the resident presses panic and the cuff measures
+        # while it is away: both wait in the devices' outboxes.
+        assert cluster.broker.process is not None
+        cluster.broker.process.send_signal(signal.SIGKILL)
+        cluster.broker.process.wait(timeout=10)
+        panic_id = await home.pendant.send_event("panic")
+        readings = [
+            await home.cuff.send_reading("blood_pressure", pressure(125 + n)) for n in range(10)
+        ]
+        await asyncio.to_thread(cluster.broker.start)
+        back = time.monotonic()
+        await asyncio.gather(*(ready_again(i, 30) for i in cluster.instances))
+        figures["ready_after_broker_back_s"] = round(time.monotonic() - back, 2)
+        await home.pendant.wait_until_acked([panic_id], 30)
+        figures["panic_acked_after_broker_back_s"] = round(time.monotonic() - back, 2)
+        async with asyncio.timeout(30):
+            while not mails_to(box, world.on_call_email):
+                await asyncio.sleep(0.02)
+        figures["first_notification_after_broker_back_s"] = round(time.monotonic() - back, 2)
+        await home.cuff.wait_until_acked(readings, 2 * RESEND_FIRST_S + 15)
+        figures["readings_acked_after_broker_back_s"] = round(time.monotonic() - back, 2)
+    finally:
+        await home.pendant.stop()
+        await home.cuff.stop()
+    print("\ncluster broker SIGKILL and back:", figures)
+    async with sessions() as session:
+        stored = (
+            await session.exec(
+                select(devices.Reading.message_id).where(
+                    devices.Reading.device_id == home.cuff.device_id
+                )
+            )
+        ).all()
+    assert Counter(stored) == Counter(readings)
+    (alert,) = await alerts_of(sessions, home.resident_id)
+    assert alert.kind == "panic"
+    assert len(mails_to(box, world.on_call_email)) == 1
