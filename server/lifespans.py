@@ -23,7 +23,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from litestar import Litestar
 
 import alerts
-import devices
+import homesim
 from devices import (
     ALARM_LANE,
     SERVICE_USERNAME,
@@ -34,10 +34,11 @@ from devices import (
     MqttLink,
 )
 from server.alarm_lanes import lane_plan
+from server.alarm_path import ALERTS_CHANNEL, AlarmPipeline, build_channels
+from server.checkin_path import CheckinPipeline
 from server.db import create_engine, describe_url, session_factory, upgrade_database
 from server.demo import simulated_demo_homes
 from server.live import alert_catch_up
-from server.pipeline import ALERTS_CHANNEL, AlarmPipeline, CheckinPipeline, build_channels
 from server.runtime import Runtime
 from server.wakes import SteadyClock
 
@@ -312,7 +313,7 @@ async def open_demo_homes(runtime: Runtime) -> AsyncIterator[None]:
     async with runtime.sessions() as session:
         homes = await simulated_demo_homes(session, count)
     host, port = broker_address(runtime)
-    simulator = devices.Simulator(homes, host, port, speed=60.0)
+    simulator = homesim.Simulator(homes, host, port, speed=60.0)
     task = asyncio.create_task(simulator.run(), name="demo-homes")
     log.info("%s simulated homes are running (one simulated hour per minute)", len(homes))
     try:

@@ -15,7 +15,8 @@ from server.live import ResilientPostgresChannels
 from server.settings import Settings
 
 if TYPE_CHECKING:
-    from server.pipeline import AlarmPipeline, CheckinPipeline
+    from server.alarm_path import AlarmPipeline
+    from server.checkin_path import CheckinPipeline
 
 
 @dataclass

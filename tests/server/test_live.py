@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import alerts
+from server.alarm_path import ALERTS_CHANNEL
 from server.live import ResilientPostgresChannels, alert_catch_up
-from server.pipeline import ALERTS_CHANNEL
 from tests.alerts.test_escalation_engine import build_world, panic
 
 
