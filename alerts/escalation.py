@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
@@ -30,15 +29,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from alerts.changes import AlertChange
-from alerts.channels import Channel, DeliveryResult, OutgoingMessage, notification_text
-from alerts.channels.guard import GuardedChannel, retry_delay_s
+from alerts.channels import Channel
+from alerts.channels.guard import GuardedChannel
+from alerts.deliveries import Delivery, DeliveryDesk
 from alerts.fallback import FALLBACK_CHANNELS, FallbackContact, fallback_recipients
 from alerts.lifecycle import AlertLifecycle, timeline
 from alerts.models import (
@@ -53,7 +51,7 @@ from alerts.models import (
     StepKind,
     StepStatus,
 )
-from alerts.oncall import Recipient, tier_recipients
+from alerts.oncall import tier_recipients
 from care import Resident, as_utc, utcnow
 
 log = logging.getLogger(__name__)
@@ -64,22 +62,8 @@ LEASE = timedelta(seconds=15)
 CLAIM_BATCH = 25
 # Steps being delivered at once by one instance in the background (``dispatch_due``).
 MAX_IN_FLIGHT = 200
-# Failed deliveries tried again per run, and how often one delivery is tried in all.
-RETRY_BATCH = 50
-MAX_ATTEMPTS = 8
 # Past the policy's last repeat, the last tier rings again at least this far apart.
 REPEAT_FLOOR = timedelta(seconds=60)
-_TIER_OF_KEY = re.compile(r":t(\d+):")
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One message of a step: to whom, by which channel, under which key."""
-
-    recipient: Recipient
-    channel: str
-    address: str
-    key: str
 
 
 @dataclass(frozen=True)
@@ -130,6 +114,7 @@ class EscalationEngine:
         self.instance = instance or f"vaki-{uuid.uuid4().hex[:8]}"
         self._console_url = console_url
         self._lease = lease
+        self._desk = DeliveryDesk(sessions, self._channels, clock=clock, console_url=console_url)
         self._fallback = fallback
         self.on_step_scheduled: Callable[[datetime], None] | None = None
         # Steps and retries being delivered in the background, kept so none is lost.
@@ -173,7 +158,7 @@ class EscalationEngine:
                 break
             done = await asyncio.gather(*(self._fire_safely(step_id) for step_id in claimed))
             fired += sum(done)
-        await self.retry_failed()
+        await self._desk.retry_failed()
         return fired
 
     async def dispatch_due(self) -> int:
@@ -188,7 +173,7 @@ class EscalationEngine:
                 self._keep(asyncio.create_task(self._fire_safely(step_id), name=f"step-{step_id}"))
             started += len(claimed)
         if self._retrying is None or self._retrying.done():
-            self._retrying = asyncio.create_task(self.retry_failed(), name="delivery-retries")
+            self._retrying = asyncio.create_task(self._desk.retry_failed(), name="delivery-retries")
             self._keep(self._retrying)
         return started
 
@@ -266,7 +251,7 @@ class EscalationEngine:
             return False
         async with self._renewing(step_id):
             await asyncio.gather(
-                *(self._deliver(plan.alert, plan.step, plan.resident, d) for d in plan.fresh)
+                *(self._desk.deliver(plan.alert, plan.step, plan.resident, d) for d in plan.fresh)
             )
         await self._finish(plan)
         return True
@@ -317,8 +302,8 @@ class EscalationEngine:
                 )
                 channels = list(tier.channels)
             resident = await session.get(Resident, alert.resident_id) if alert.resident_id else None
-            deliveries = self._deliveries(alert, step, channels, recipients)
-            fresh = await self._record(session, alert, deliveries, now)
+            deliveries = self._desk.deliveries(alert, step, channels, recipients)
+            fresh = await self._desk.record(session, alert, deliveries, now)
             await session.commit()
         return _StepPlan(
             step=step,
@@ -359,235 +344,6 @@ class EscalationEngine:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-
-    def _deliveries(
-        self,
-        alert: Alert,
-        step: EscalationStep,
-        channels: list[str],
-        recipients: list[Recipient],
-    ) -> list[Delivery]:
-        """Every (recipient, channel, address) of the step, with its idempotency key."""
-        found = []
-        for recipient in recipients:
-            for channel in channels:
-                for index, address in enumerate(recipient.addresses.get(channel, [])):
-                    key = (
-                        f"a{alert.id}:{step.kind}:r{step.round}:t{step.tier}:n{step.attempt}"
-                        f":{recipient.key}:{channel}:{index}"
-                    )
-                    found.append(Delivery(recipient, channel, address, key))
-        return found
-
-    async def _record(
-        self, session: AsyncSession, alert: Alert, deliveries: list[Delivery], now: datetime
-    ) -> list[Delivery]:
-        """Record each delivery under its key; return those still waiting to be sent.
-
-        A delivery left ``sending`` by an instance that died (or lost its lease) may or may
-        not have gone out: it is marked ``unknown`` and not sent again under its key.
-        """
-        if not deliveries:
-            return []
-        rows = [
-            {
-                "alert_id": alert.id,
-                "channel": d.channel,
-                "recipient_kind": d.recipient.kind,
-                "recipient_id": d.recipient.id,
-                "address": d.address[:255],
-                "language": d.recipient.language,
-                "idempotency_key": d.key,
-                "status": NotificationStatus.PENDING,
-                "attempts": 0,
-                "created_at": now,
-            }
-            for d in deliveries
-        ]
-        keys = [d.key for d in deliveries]
-        dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-        insert = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(Notification)
-        await session.exec(
-            insert.on_conflict_do_nothing(index_elements=["idempotency_key"]).values(rows)
-        )
-        await session.exec(
-            update(Notification)
-            .where(
-                col(Notification.idempotency_key).in_(keys),
-                col(Notification.status) == NotificationStatus.SENDING,
-            )
-            .values(
-                status=NotificationStatus.UNKNOWN,
-                last_error="the instance sending it stopped; not sent again under this key",
-            )
-        )
-        waiting = set(
-            (
-                await session.exec(
-                    select(Notification.idempotency_key).where(
-                        col(Notification.idempotency_key).in_(keys),
-                        Notification.status == NotificationStatus.PENDING,
-                    )
-                )
-            ).all()
-        )
-        return [d for d in deliveries if d.key in waiting]
-
-    async def _take(self, key: str, *, retry_before: datetime | None = None) -> int | None:
-        """Take one delivery for sending (pending, or failed and due for a retry); None when
-        someone else has it. Returns the attempt number."""
-        if retry_before is None:
-            ready = col(Notification.status) == NotificationStatus.PENDING
-        else:
-            ready = and_(
-                col(Notification.status) == NotificationStatus.FAILED,
-                col(Notification.retry_at) <= retry_before,
-            )
-        async with self._sessions() as session, session.begin():
-            taken = await session.exec(
-                update(Notification)
-                .where(col(Notification.idempotency_key) == key, ready)
-                .values(
-                    status=NotificationStatus.SENDING,
-                    attempts=Notification.attempts + 1,
-                    retry_at=None,
-                )
-                .returning(col(Notification.attempts))
-            )
-            row = taken.first()
-        return None if row is None else int(row[0])
-
-    async def _store(self, key: str, result: DeliveryResult, attempts: int, *, retry: bool) -> None:
-        """Record how a send went; a retryable failure is tried again after a backoff."""
-        now = self._clock()
-        again = retry and not result.ok and result.retryable and attempts < MAX_ATTEMPTS
-        async with self._sessions() as session, session.begin():
-            await session.exec(
-                update(Notification)
-                .where(
-                    col(Notification.idempotency_key) == key,
-                    col(Notification.status).in_(
-                        [NotificationStatus.SENDING, NotificationStatus.UNKNOWN]
-                    ),
-                )
-                .values(
-                    status=NotificationStatus.SENT if result.ok else NotificationStatus.FAILED,
-                    last_error=None if result.ok else result.detail[:300],
-                    sent_at=now if result.ok else None,
-                    retry_at=now + timedelta(seconds=retry_delay_s(attempts)) if again else None,
-                )
-            )
-
-    async def _deliver(
-        self, alert: Alert, step: EscalationStep, resident: Resident | None, delivery: Delivery
-    ) -> None:
-        """Take, send and record one delivery; the console needs no sending."""
-        attempts = await self._take(delivery.key)
-        if attempts is None:
-            return
-        if delivery.channel == "console":
-            await self._store(
-                delivery.key, DeliveryResult(True, "on the live console", False), 1, retry=False
-            )
-            return
-        channel = self._channels.get(delivery.channel)
-        if channel is None:
-            result = DeliveryResult(False, f"channel {delivery.channel} is not configured", False)
-        else:
-            result = await channel.send(self._message(alert, step.tier, resident, delivery))
-        await self._store(delivery.key, result, attempts, retry=True)
-
-    def _message(
-        self, alert: Alert, tier: int, resident: Resident | None, delivery: Delivery
-    ) -> OutgoingMessage:
-        """The notification of one delivery, in its recipient's language."""
-        url = f"{self._console_url}/alerts/{alert.id}" if self._console_url else None
-        subject, body = notification_text(
-            delivery.recipient.language,
-            alert_title=alert.title,
-            resident_name=resident.full_name if resident else "—",
-            severity=alert.severity,
-            tier=tier,
-            console_url=url,
-        )
-        return OutgoingMessage(
-            channel=delivery.channel,
-            address=delivery.address,
-            recipient_name=delivery.recipient.name,
-            language=delivery.recipient.language,
-            subject=subject,
-            body=body,
-            idempotency_key=delivery.key,
-            url=url,
-        )
-
-    async def retry_failed(self) -> int:
-        """Send again the failed deliveries whose backoff is over, while their alert is open;
-        return how many were tried."""
-        now = self._clock()
-        async with self._sessions() as session, session.begin():
-            # Nobody needs telling about an alert that is taken care of.
-            await session.exec(
-                update(Notification)
-                .where(
-                    col(Notification.status) == NotificationStatus.FAILED,
-                    col(Notification.retry_at).is_not(None),
-                    col(Notification.alert_id).in_(
-                        select(Alert.id).where(col(Alert.status) != AlertStatus.OPEN)
-                    ),
-                )
-                .values(retry_at=None)
-            )
-            due = list(
-                (
-                    await session.exec(
-                        select(Notification, Alert)
-                        .join(Alert, col(Alert.id) == col(Notification.alert_id))
-                        .where(
-                            col(Notification.status) == NotificationStatus.FAILED,
-                            col(Notification.retry_at) <= now,
-                        )
-                        .order_by(col(Notification.retry_at))
-                        .limit(RETRY_BATCH)
-                    )
-                ).all()
-            )
-            residents = {
-                alert.resident_id: await session.get(Resident, alert.resident_id)
-                for _, alert in due
-                if alert.resident_id is not None
-            }
-        await asyncio.gather(
-            *(
-                self._retry(
-                    row,
-                    alert,
-                    residents.get(alert.resident_id) if alert.resident_id else None,
-                    now,
-                )
-                for row, alert in due
-            )
-        )
-        return len(due)
-
-    async def _retry(
-        self, row: Notification, alert: Alert, resident: Resident | None, now: datetime
-    ) -> None:
-        """One more attempt at a delivery that failed."""
-        attempts = await self._take(row.idempotency_key, retry_before=now)
-        channel = self._channels.get(row.channel)
-        if attempts is None or channel is None:
-            return
-        found = _TIER_OF_KEY.search(row.idempotency_key)
-        recipient = Recipient(
-            row.recipient_kind, row.recipient_id or 0, row.address or "", row.language, {}
-        )
-        delivery = Delivery(recipient, row.channel, row.address or "", row.idempotency_key)
-        message = self._message(alert, int(found.group(1)) if found else 1, resident, delivery)
-        result = await channel.send(message)
-        if result.ok:
-            log.info("delivery %s went out on attempt %s", row.idempotency_key, attempts)
-        await self._store(row.idempotency_key, result, attempts, retry=True)
 
     async def _finish(self, plan: _StepPlan) -> None:
         """Record the step's outcome, close it, and schedule what follows."""

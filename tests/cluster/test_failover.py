@@ -30,7 +30,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 import alerts
 import care
 import devices
-from devices.virtual_device import VirtualDevice
+from homesim import VirtualDevice
 from tests.alerts.test_alarm_path import build_world, mails_to
 from tests.conftest import Mailbox, PrivateMosquitto, ServedVaki, vaki_env
 from tests.http_receiver import HttpReceiver, serving
