@@ -10,11 +10,14 @@ MQTT or HTTP directly.
 """
 
 from alerts.alarm_events import EVENT_ALARMS, UNWORDED_ALARM, event_alarm, unhandled_alarm
+from alerts.catchup import changes_since
 from alerts.changes import AlertCandidate, AlertChange
 from alerts.channels import (
     Channel,
+    CircuitBreaker,
     DeliveryResult,
     EmailChannel,
+    GuardedChannel,
     OutgoingMessage,
     SmsGatewayChannel,
     WebPushChannel,
@@ -61,6 +64,7 @@ from alerts.errors import (
     StateConflictError,
 )
 from alerts.escalation import EscalationEngine
+from alerts.fallback import FallbackContact, parse_fallback_contacts
 from alerts.lifecycle import AlertLifecycle
 from alerts.models import (
     Alert,
@@ -136,6 +140,7 @@ __all__ = [
     "CheckinPlanService",
     "CheckinPrompt",
     "CheckinService",
+    "CircuitBreaker",
     "ClosedPrompt",
     "DeliveryResult",
     "EmailChannel",
@@ -145,6 +150,8 @@ __all__ = [
     "EscalationStep",
     "EscalationTier",
     "EventAnswer",
+    "FallbackContact",
+    "GuardedChannel",
     "HelpState",
     "InvalidError",
     "InvalidSubscriptionError",
@@ -178,6 +185,7 @@ __all__ = [
     "answered_at",
     "call_not_taken_alert",
     "call_reason",
+    "changes_since",
     "closed_prompt_alert",
     "coverage_gaps",
     "event_alarm",
@@ -187,6 +195,7 @@ __all__ = [
     "latest_help",
     "may_see",
     "on_call_now",
+    "parse_fallback_contacts",
     "plan_problems",
     "policy_gaps",
     "prompt_id_of",

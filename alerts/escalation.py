@@ -1,31 +1,43 @@
 """Durable escalation: due steps are claimed from the database, delivered, and followed by
 the next step, so a restart or a second instance neither loses nor repeats a step.
 
-A step is claimed with a lease (an atomic UPDATE; ``FOR UPDATE SKIP LOCKED`` on
-PostgreSQL). Its notifications are recorded under idempotency keys before they are sent;
-if the instance dies mid-step, the lease runs out, another claim picks the step up, and only
-what was not recorded as sent goes out again, under the same keys. An instance that
-restarts takes its own unfinished claims back at once (its name is stable), instead of
-waiting for their leases.
+A step is claimed with a lease of seconds (an atomic UPDATE; ``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL), renewed while its deliveries run, so a slow gateway never lets a second runner
+take the same step, and a dead instance's steps move to a live one within seconds. Its
+notifications are recorded under idempotency keys before they are sent, and each one is
+taken (``pending`` → ``sending``) by one atomic update before the channel is asked, so no
+key goes out twice; a crash while sending leaves ``sending`` behind, which the instance
+taking over marks ``unknown`` instead of sending again. An instance that restarts takes its
+own unfinished claims back at once (its name is stable), instead of waiting for their leases.
+
+Deliveries of a step, and the steps of different alerts, run at once, each within a
+deadline and behind its channel's circuit breaker. A console is not a person: when no
+external channel of a tier reached anyone, the next tier is told at once, and the failed
+deliveries are tried again later with backoff while the alert is open. When every tier was
+tried, the last tier keeps repeating and the organisation's fallback is told.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, func, or_, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from alerts.changes import AlertChange
-from alerts.channels import Channel, OutgoingMessage, notification_text, send_with_retries
+from alerts.channels import Channel
+from alerts.channels.guard import GuardedChannel
+from alerts.deliveries import Delivery, DeliveryDesk
+from alerts.fallback import FALLBACK_CHANNELS, FallbackContact, fallback_recipients
 from alerts.lifecycle import AlertLifecycle, timeline
 from alerts.models import (
     Alert,
@@ -39,23 +51,34 @@ from alerts.models import (
     StepKind,
     StepStatus,
 )
-from alerts.oncall import Recipient, tier_recipients
+from alerts.oncall import tier_recipients
 from care import Resident, as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(seconds=60)
+# Renewed every third of itself while a step is delivered: a dead instance's steps are
+# taken over this soon.
+LEASE = timedelta(seconds=15)
 CLAIM_BATCH = 25
+# Steps being delivered at once by one instance in the background (``dispatch_due``).
+MAX_IN_FLIGHT = 200
+# Past the policy's last repeat, the last tier rings again at least this far apart.
+REPEAT_FLOOR = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
-class Delivery:
-    """One message of a step: to whom, by which channel, under which key."""
+class _StepPlan:
+    """What a claimed step will do, read in one transaction before anything is sent."""
 
-    recipient: Recipient
-    channel: str
-    address: str
-    key: str
+    step: EscalationStep
+    alert: Alert
+    resident: Resident | None
+    policy: EscalationPolicy
+    tiers: dict[int, EscalationTier]
+    # Whether the step names any channel that reaches a person (not the console alone).
+    external: bool
+    deliveries: list[Delivery]
+    fresh: list[Delivery]
 
 
 class EscalationEngine:
@@ -65,20 +88,38 @@ class EscalationEngine:
         self,
         sessions: async_sessionmaker[AsyncSession],
         lifecycle: AlertLifecycle,
-        channels: dict[str, Channel],
+        channels: Mapping[str, Channel],
         *,
         clock: Callable[[], datetime] = utcnow,
         instance: str | None = None,
         console_url: str | None = None,
+        lease: timedelta = LEASE,
+        deadline_s: float = 8.0,
+        fallback: tuple[FallbackContact, ...] = (),
     ) -> None:
-        """``channels`` maps channel names (email, sms, push) to senders; console is built in."""
+        """``channels`` maps channel names (email, sms, push) to senders; console is built in.
+
+        Each channel is put behind a per-delivery deadline of ``deadline_s`` and a circuit
+        breaker unless it already is.
+        """
         self._sessions = sessions
         self._lifecycle = lifecycle
-        self._channels = channels
+        self._channels: dict[str, GuardedChannel] = {
+            name: channel
+            if isinstance(channel, GuardedChannel)
+            else GuardedChannel(channel, deadline_s=deadline_s)
+            for name, channel in channels.items()
+        }
         self._clock = clock
         self.instance = instance or f"vaki-{uuid.uuid4().hex[:8]}"
         self._console_url = console_url
+        self._lease = lease
+        self._desk = DeliveryDesk(sessions, self._channels, clock=clock, console_url=console_url)
+        self._fallback = fallback
         self.on_step_scheduled: Callable[[datetime], None] | None = None
+        # Steps and retries being delivered in the background, kept so none is lost.
+        self._in_flight: set[asyncio.Task[object]] = set()
+        self._retrying: asyncio.Task[int] | None = None
 
     async def recover_own_claims(self) -> int:
         """After a restart: our claims from before are unfinished work; due again at once."""
@@ -94,7 +135,8 @@ class EscalationEngine:
             return int(result.rowcount or 0)
 
     async def next_due(self) -> datetime | None:
-        """When the earliest pending step falls due (None when nothing waits)."""
+        """When the earliest pending step falls due (None when nothing waits); failed
+        deliveries are retried by the sweep, their backoff being far longer than it."""
         async with self._sessions() as session:
             found: datetime | None = (
                 await session.exec(
@@ -107,22 +149,55 @@ class EscalationEngine:
         return None if found is None else as_utc(found)
 
     async def run_due(self) -> int:
-        """Claim and fire every due step; return how many fired."""
+        """Claim and fire every due step, all at once; retry due deliveries; return how many
+        steps fired."""
         fired = 0
         while True:
             claimed = await self._claim()
             if not claimed:
-                return fired
-            for step_id in claimed:
-                try:
-                    await self._fire(step_id)
-                    fired += 1
-                except Exception:
-                    # The lease runs out and the step is claimed again: it is not lost.
-                    log.exception("escalation step %s failed; it will be retried", step_id)
+                break
+            done = await asyncio.gather(*(self._fire_safely(step_id) for step_id in claimed))
+            fired += sum(done)
+        await self._desk.retry_failed()
+        return fired
 
-    async def _claim(self) -> list[int]:
-        """Atomically take up to a batch of due steps (and steps whose lease ran out)."""
+    async def dispatch_due(self) -> int:
+        """Claim due steps and start delivering each in the background; return how many
+        started. A step held up by a slow gateway never holds the next alert's step."""
+        started = 0
+        while (room := MAX_IN_FLIGHT - len(self._in_flight)) > 0:
+            claimed = await self._claim(min(room, CLAIM_BATCH))
+            if not claimed:
+                break
+            for step_id in claimed:
+                self._keep(asyncio.create_task(self._fire_safely(step_id), name=f"step-{step_id}"))
+            started += len(claimed)
+        if self._retrying is None or self._retrying.done():
+            self._retrying = asyncio.create_task(self._desk.retry_failed(), name="delivery-retries")
+            self._keep(self._retrying)
+        return started
+
+    def _keep(self, task: asyncio.Task[Any]) -> None:
+        """Hold a reference to a background task until it is done."""
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
+    async def drain(self, within_s: float) -> None:
+        """Wait up to ``within_s`` for the steps being delivered (at shutdown); what is still
+        unfinished is taken back when the instance starts again, or by another one."""
+        if self._in_flight:
+            await asyncio.wait(set(self._in_flight), timeout=within_s)
+
+    async def _fire_safely(self, step_id: int) -> bool:
+        """Fire one step; an error is logged, and the lease brings the step back."""
+        try:
+            return await self._fire(step_id)
+        except Exception:
+            log.exception("escalation step %s failed; it will be retried", step_id)
+            return False
+
+    async def _claim(self, limit: int = CLAIM_BATCH) -> list[int]:
+        """Atomically take up to ``limit`` due steps (and steps whose lease ran out)."""
         now = self._clock()
         due = or_(
             and_(
@@ -138,7 +213,7 @@ class EscalationEngine:
                 select(EscalationStep.id)
                 .where(due)
                 .order_by(col(EscalationStep.due_at))
-                .limit(CLAIM_BATCH)
+                .limit(limit)
             )
             if session.bind is not None and session.bind.dialect.name == "postgresql":
                 ids = list((await session.exec(candidates.with_for_update(skip_locked=True))).all())
@@ -152,29 +227,52 @@ class EscalationEngine:
                 update(EscalationStep)
                 .where(where, due)
                 .values(
-                    status=StepStatus.CLAIMED, claimed_by=self.instance, claimed_until=now + LEASE
+                    status=StepStatus.CLAIMED,
+                    claimed_by=self.instance,
+                    claimed_until=now + self._lease,
                 )
                 .returning(col(EscalationStep.id))
             )
             return [row[0] for row in result.all()]
 
-    async def _fire(self, step_id: int) -> None:
-        """Deliver one claimed step and schedule what follows it."""
+    def _holds(self, step: EscalationStep, now: datetime) -> bool:
+        """True while ``step`` is claimed by this instance under a lease that has not run out."""
+        return (
+            step.status == StepStatus.CLAIMED
+            and step.claimed_by == self.instance
+            and step.claimed_until is not None
+            and as_utc(step.claimed_until) > now
+        )
+
+    async def _fire(self, step_id: int) -> bool:
+        """Deliver one claimed step and schedule what follows it; False when it is not ours."""
+        plan = await self._plan(step_id)
+        if plan is None:
+            return False
+        async with self._renewing(step_id):
+            await asyncio.gather(
+                *(self._desk.deliver(plan.alert, plan.step, plan.resident, d) for d in plan.fresh)
+            )
+        await self._finish(plan)
+        return True
+
+    async def _plan(self, step_id: int) -> _StepPlan | None:
+        """Read the step, settle what needs no sending, and record the deliveries to make."""
         now = self._clock()
         async with self._sessions() as session:
             step = await session.get(EscalationStep, step_id)
-            if step is None or step.claimed_by != self.instance:
-                return
+            if step is None or not self._holds(step, now):
+                return None
             alert = await session.get(Alert, step.alert_id)
             assert alert is not None
             if step.kind == StepKind.RETRIGGER:
                 await self._retrigger(session, step, alert, now)
-                return
+                return None
             if alert.status != AlertStatus.OPEN:
                 step.status, step.done_at = StepStatus.CANCELLED, now
                 session.add(step)
                 await session.commit()
-                return
+                return None
             policy = (
                 await session.get(EscalationPolicy, alert.policy_id) if alert.policy_id else None
             )
@@ -194,148 +292,66 @@ class EscalationEngine:
                     [step, alert, timeline(alert, "escalation_broken", now, tier=step.tier)]
                 )
                 await session.commit()
-                return
-            recipients = await tier_recipients(
-                session, tier, team_id=alert.team_id, resident_id=alert.resident_id, now=now
-            )
+                return None
+            if step.kind == StepKind.FALLBACK:
+                recipients = await fallback_recipients(session, alert.team_id, self._fallback)
+                channels: list[str] = list(FALLBACK_CHANNELS)
+            else:
+                recipients = await tier_recipients(
+                    session, tier, team_id=alert.team_id, resident_id=alert.resident_id, now=now
+                )
+                channels = list(tier.channels)
             resident = await session.get(Resident, alert.resident_id) if alert.resident_id else None
-            deliveries = self._deliveries(alert, step, tier, recipients)
-            fresh = await self._record(session, alert, deliveries, now)
+            deliveries = self._desk.deliveries(alert, step, channels, recipients)
+            fresh = await self._desk.record(session, alert, deliveries, now)
             await session.commit()
-        outcomes = {
-            key: await self._send_safely(alert, step, resident, delivery)
-            for key, delivery in fresh.items()
-        }
-        await self._finish(
-            step_id=step_id,
-            alert_id=alert.id or 0,
-            tier=tier,
-            tiers=tiers,
+        return _StepPlan(
+            step=step,
+            alert=alert,
+            resident=resident,
             policy=policy,
+            tiers=tiers,
+            external=any(channel != "console" for channel in channels),
             deliveries=deliveries,
-            outcomes=outcomes,
+            fresh=fresh,
         )
 
-    def _deliveries(
-        self, alert: Alert, step: EscalationStep, tier: EscalationTier, recipients: list[Recipient]
-    ) -> list[Delivery]:
-        """Every (recipient, channel, address) of the step, with its idempotency key."""
-        found = []
-        for recipient in recipients:
-            for channel in tier.channels:
-                for index, address in enumerate(recipient.addresses.get(channel, [])):
-                    key = (
-                        f"a{alert.id}:{step.kind}:r{step.round}:t{step.tier}:n{step.attempt}"
-                        f":{recipient.key}:{channel}:{index}"
-                    )
-                    found.append(Delivery(recipient, channel, address, key))
-        return found
+    @contextlib.asynccontextmanager
+    async def _renewing(self, step_id: int) -> AsyncIterator[None]:
+        """Keep renewing our lease on ``step_id`` while its deliveries run."""
 
-    async def _record(
-        self, session: AsyncSession, alert: Alert, deliveries: list[Delivery], now: datetime
-    ) -> dict[str, Delivery]:
-        """Record each delivery under its key; return those not already sent."""
-        if not deliveries:
-            return {}
-        rows = [
-            {
-                "alert_id": alert.id,
-                "channel": d.channel,
-                "recipient_kind": d.recipient.kind,
-                "recipient_id": d.recipient.id,
-                "address": d.address[:255],
-                "language": d.recipient.language,
-                "idempotency_key": d.key,
-                "status": NotificationStatus.PENDING,
-                "attempts": 0,
-                "created_at": now,
-            }
-            for d in deliveries
-        ]
-        dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-        insert = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(Notification)
-        await session.exec(
-            insert.on_conflict_do_nothing(index_elements=["idempotency_key"]).values(rows)
-        )
-        sent = set(
-            (
-                await session.exec(
-                    select(Notification.idempotency_key).where(
-                        col(Notification.idempotency_key).in_([d.key for d in deliveries]),
-                        Notification.status == NotificationStatus.SENT,
-                    )
-                )
-            ).all()
-        )
-        return {d.key: d for d in deliveries if d.key not in sent}
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(self._lease.total_seconds() / 3)
+                try:
+                    async with self._sessions() as session, session.begin():
+                        await session.exec(
+                            update(EscalationStep)
+                            .where(
+                                col(EscalationStep.id) == step_id,
+                                col(EscalationStep.status) == StepStatus.CLAIMED,
+                                col(EscalationStep.claimed_by) == self.instance,
+                            )
+                            .values(claimed_until=self._clock() + self._lease)
+                        )
+                except Exception as err:  # the database away: the next renewal tries again
+                    log.warning("could not renew the lease of step %s: %s", step_id, err)
 
-    async def _send_safely(
-        self, alert: Alert, step: EscalationStep, resident: Resident | None, delivery: Delivery
-    ) -> tuple[bool, str, int]:
-        """One delivery whose failure, of any kind, is recorded rather than stopping the step:
-        the others still go out, and if nobody was reached the next tier is told at once."""
+        task = asyncio.create_task(renew(), name=f"escalation-lease-{step_id}")
         try:
-            return await self._send(alert, step, resident, delivery)
-        except Exception as err:
-            log.exception("delivery %s failed unexpectedly", delivery.key)
-            return False, f"{type(err).__name__}: {err}"[:300], 1
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
-    async def _send(
-        self, alert: Alert, step: EscalationStep, resident: Resident | None, delivery: Delivery
-    ) -> tuple[bool, str, int]:
-        """Send one delivery: (ok, detail, attempts). The console needs no sending."""
-        if delivery.channel == "console":
-            return True, "on the live console", 1
-        channel = self._channels.get(delivery.channel)
-        if channel is None:
-            return False, f"channel {delivery.channel} is not configured", 0
-        subject, body = notification_text(
-            delivery.recipient.language,
-            alert_title=alert.title,
-            resident_name=resident.full_name if resident else "—",
-            severity=alert.severity,
-            tier=step.tier,
-            console_url=f"{self._console_url}/alerts/{alert.id}" if self._console_url else None,
-        )
-        message = OutgoingMessage(
-            channel=delivery.channel,
-            address=delivery.address,
-            recipient_name=delivery.recipient.name,
-            language=delivery.recipient.language,
-            subject=subject,
-            body=body,
-            idempotency_key=delivery.key,
-            url=f"{self._console_url}/alerts/{alert.id}" if self._console_url else None,
-        )
-        results = await send_with_retries(channel, message, attempts=3, first_delay_s=0.5)
-        last = results[-1]
-        return last.ok, last.detail, len(results)
-
-    async def _finish(
-        self,
-        *,
-        step_id: int,
-        alert_id: int,
-        tier: EscalationTier,
-        tiers: dict[int, EscalationTier],
-        policy: EscalationPolicy,
-        deliveries: list[Delivery],
-        outcomes: dict[str, tuple[bool, str, int]],
-    ) -> None:
-        """Record the outcomes, close the step, and schedule the next one."""
+    async def _finish(self, plan: _StepPlan) -> None:
+        """Record the step's outcome, close it, and schedule what follows."""
         now = self._clock()
+        step_id, alert_id = plan.step.id, plan.alert.id or 0
+        tier = plan.tiers[plan.step.tier]
+        keys = [d.key for d in plan.deliveries]
         async with self._sessions() as session, session.begin():
-            for key, (ok, detail, attempts) in outcomes.items():
-                await session.exec(
-                    update(Notification)
-                    .where(col(Notification.idempotency_key) == key)
-                    .values(
-                        status=NotificationStatus.SENT if ok else NotificationStatus.FAILED,
-                        attempts=Notification.attempts + attempts,
-                        last_error=None if ok else detail,
-                        sent_at=now if ok else None,
-                    )
-                )
             # Close the step only if it is still ours and still claimed: an acknowledgement
             # meanwhile cancelled it, or our lease ran out and another instance has it.
             closed = await session.exec(
@@ -353,57 +369,116 @@ class EscalationEngine:
             assert alert is not None
             if closed.rowcount == 0:
                 return
-            # Deliveries recorded as sent before (by an instance that died mid-step) reached
-            # their people too.
-            reached = sum(1 for ok, _, _ in outcomes.values() if ok) + (
-                len(deliveries) - len(outcomes)
-            )
-            failed = len(outcomes) - sum(1 for ok, _, _ in outcomes.values() if ok)
-            session.add(
-                timeline(
-                    alert,
-                    "notified",
-                    now,
-                    round=step.round,
-                    tier=step.tier,
-                    attempt=step.attempt,
-                    sent=reached,
-                    failed=failed,
-                    channels=sorted({d.channel for d in deliveries}),
+            outcomes = (
+                await session.exec(
+                    select(Notification.channel, Notification.status).where(
+                        col(Notification.idempotency_key).in_(keys)
+                    )
                 )
-            )
-            # Nobody reached (no one on call, every channel failing): climb at once.
-            wait = timedelta(seconds=tier.timeout_s) if reached else timedelta(0)
-            if not reached:
-                session.add(timeline(alert, "nobody_reached", now, tier=step.tier))
-            last = max(tiers)
-            if step.tier < last:
-                following = EscalationStep(
-                    alert_id=alert_id,
+            ).all()
+            sent = [channel for channel, status in outcomes if status == NotificationStatus.SENT]
+            failed = sum(status != NotificationStatus.SENT for _, status in outcomes)
+            # A console is not a person: only a channel that reaches someone counts, unless
+            # the tier is the console alone (its author relies on staff watching it).
+            reached = sum(channel != "console" for channel in sent) if plan.external else len(sent)
+            following: list[EscalationStep] = []
+            if step.kind == StepKind.FALLBACK:
+                session.add(
+                    timeline(
+                        alert,
+                        "fallback_notified" if reached else "fallback_unreachable",
+                        now,
+                        sent=len(sent),
+                        failed=failed,
+                    )
+                )
+            else:
+                session.add(
+                    timeline(
+                        alert,
+                        "notified",
+                        now,
+                        round=step.round,
+                        tier=step.tier,
+                        attempt=step.attempt,
+                        sent=len(sent),
+                        failed=failed,
+                        channels=sorted({d.channel for d in plan.deliveries}),
+                    )
+                )
+                following = self._following(
+                    plan, step=step, alert=alert, tier=tier, reached=reached, now=now
+                )
+                if not reached:
+                    session.add(timeline(alert, "nobody_reached", now, tier=step.tier))
+                exhausted = any(each.kind == StepKind.FALLBACK for each in following)
+                if exhausted and alert.escalation != EscalationState.EXHAUSTED:
+                    alert.escalation = EscalationState.EXHAUSTED
+                    session.add(timeline(alert, "escalation_exhausted", now))
+            if alert.status == AlertStatus.OPEN:
+                session.add_all(following)
+                session.add(alert)
+            change = AlertChange.of(alert, "escalated", now)
+        if self.on_step_scheduled is not None:
+            for each in following:
+                self.on_step_scheduled(each.due_at)
+        await self._lifecycle.notify([change])
+
+    def _following(
+        self,
+        plan: _StepPlan,
+        *,
+        step: EscalationStep,
+        alert: Alert,
+        tier: EscalationTier,
+        reached: int,
+        now: datetime,
+    ) -> list[EscalationStep]:
+        """The steps after a notify step: the next tier, or the last again (and, once every
+        tier was tried, the fallback as well, each time the last tier rings again)."""
+        # Nobody reached (no one on call, every channel failing): climb at once.
+        wait = timedelta(seconds=tier.timeout_s) if reached else timedelta(0)
+        assert alert.id is not None
+        if step.tier < max(plan.tiers):
+            return [
+                EscalationStep(
+                    alert_id=alert.id,
                     round=step.round,
                     tier=step.tier + 1,
                     attempt=1,
                     due_at=now + wait,
                 )
-            elif step.attempt < policy.last_tier_repeats:
-                following = EscalationStep(
-                    alert_id=alert_id,
+            ]
+        if step.attempt < plan.policy.last_tier_repeats:
+            return [
+                EscalationStep(
+                    alert_id=alert.id,
                     round=step.round,
                     tier=step.tier,
                     attempt=step.attempt + 1,
                     due_at=now + wait,
                 )
-            else:
-                following = None
-                alert.escalation = EscalationState.EXHAUSTED
-                session.add(alert)
-                session.add(timeline(alert, "escalation_exhausted", now))
-            if following is not None and alert.status == AlertStatus.OPEN:
-                session.add(following)
-            change = AlertChange.of(alert, "escalated", now)
-        if following is not None and self.on_step_scheduled is not None:
-            self.on_step_scheduled(following.due_at)
-        await self._lifecycle.notify([change])
+            ]
+        # Every tier tried and nobody acknowledged: never silence. The fallback is told at
+        # once, and the last tier rings again after its timeout (even when it reached
+        # nobody, so that an unreachable tier does not ring in a busy loop).
+        return [
+            EscalationStep(
+                alert_id=alert.id,
+                kind=StepKind.FALLBACK,
+                round=step.round,
+                tier=step.tier,
+                attempt=step.attempt,
+                due_at=now,
+            ),
+            EscalationStep(
+                alert_id=alert.id,
+                round=step.round,
+                tier=step.tier,
+                attempt=step.attempt + 1,
+                due_at=now + max(timedelta(seconds=tier.timeout_s), REPEAT_FLOOR),
+            ),
+        ]
 
     async def _retrigger(
         self, session: AsyncSession, step: EscalationStep, alert: Alert, now: datetime

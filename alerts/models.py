@@ -209,17 +209,25 @@ class CheckinPrompt(SQLModel, table=True):
 
 
 class NotificationStatus(StrEnum):
-    """Delivery state of one notification."""
+    """Delivery state of one notification.
+
+    A row is ``sending`` from just before the channel is asked until its answer is stored,
+    so a crash in between leaves it visible: whoever takes the step over marks it
+    ``unknown`` and sends nothing under that key again (the next tier is told instead).
+    """
 
     PENDING = "pending"
+    SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
+    UNKNOWN = "unknown"
 
 
 class Notification(SQLModel, table=True):
     """One message to one recipient about one alert, delivered at most once by its key."""
 
     __tablename__ = "notification"
+    __table_args__ = (Index("ix_notification_retry", "status", "retry_at"),)
 
     id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
     alert_id: int = Field(foreign_key="alert.id", index=True, ondelete="CASCADE")
@@ -235,6 +243,8 @@ class Notification(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # A failed delivery is tried again from this moment (backoff), while its alert is open.
+    retry_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class StepKind(StrEnum):
@@ -242,6 +252,8 @@ class StepKind(StrEnum):
 
     NOTIFY = "notify"
     RETRIGGER = "retrigger"
+    # Every tier was tried and nobody acknowledged: the organisation's fallback is told.
+    FALLBACK = "fallback"
 
 
 class StepStatus(StrEnum):

@@ -82,7 +82,7 @@ async def on_call_now(session: AsyncSession, team_id: int, now: datetime) -> lis
     return list(found.all())
 
 
-async def _staff_recipient(session: AsyncSession, staff: StaffUser) -> Recipient:
+async def staff_recipient(session: AsyncSession, staff: StaffUser) -> Recipient:
     """A staff member and where each channel reaches them."""
     assert staff.id is not None
     pushes = (
@@ -163,7 +163,7 @@ async def _resolve(
             )
             for contact in contacts
         ]
-    return [await _staff_recipient(session, member) for member in staff]
+    return [await staff_recipient(session, member) for member in staff]
 
 
 def coverage_gaps(shifts: list[OnCallShift]) -> list[str]:
@@ -232,7 +232,7 @@ async def policy_gaps(
                 if member is None or not member.is_active:
                     gaps.append(f"{label}: staff member {target.get('id')} does not exist")
                     continue
-                reachable = await _staff_recipient(session, member)
+                reachable = await staff_recipient(session, member)
                 if not any(reachable.addresses.get(channel) for channel in tier.channels):
                     channels = " or ".join(tier.channels)
                     gaps.append(f"{label}: {member.full_name} cannot be reached by {channels}")

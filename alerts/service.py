@@ -23,6 +23,7 @@ from alerts.models import (
     AlertSeverity,
     AlertStatus,
     EscalationPolicy,
+    EscalationState,
     OnCallOverride,
     OnCallShift,
     PushSubscription,
@@ -105,8 +106,13 @@ class AlertService:
         async with self._sessions() as session:
             found = await queue_entries(session, actor.team_ids)
         found = [e for e in found if may_see(actor, e.alert.team_id, e.alert.severity)]
+        # An open alert whose every tier was tried and nobody took is the most urgent of all.
         found.sort(
             key=lambda e: (
+                not (
+                    e.alert.status == AlertStatus.OPEN
+                    and e.alert.escalation == EscalationState.EXHAUSTED
+                ),
                 SEVERITY_ORDER.get(e.alert.severity, 9),
                 -e.alert.last_seen_at.timestamp(),
             )

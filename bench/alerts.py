@@ -221,7 +221,10 @@ async def _escalation_figures(
     async with runtime.sessions() as session:
         for step in (await session.exec(select(alerts.EscalationStep))).all():
             if step.status == alerts.StepStatus.DONE and step.claimed_until is not None:
-                claimed = step.claimed_until - timedelta(seconds=60)  # the claim's lease
+                # The claim's lease (a step delivered within a third of it is never renewed).
+                claimed = step.claimed_until - timedelta(
+                    seconds=runtime.settings.escalation_lease_s
+                )
                 lateness_ms.append(max(0.0, (claimed - step.due_at).total_seconds() * 1000))
         failures = [
             n.last_error

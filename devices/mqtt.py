@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 
 # A persistent session outlives an hour of downtime, so QoS 1 messages wait in the broker.
 SESSION_EXPIRY_S = 24 * 3600
+# paho's reconnect backoff: short, so the server is ready within seconds of a broker restart
+# (devices resend what was not acked meanwhile; a subscriber that is away drops it).
+RECONNECT_MIN_S = 1
+RECONNECT_MAX_S = 2
 
 
 @dataclass(frozen=True)
@@ -139,7 +143,7 @@ class MqttLink:
         if self.endpoint.tls:
             client.tls_set_context(ssl.create_default_context())
         client.manual_ack_set(True)
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.reconnect_delay_set(min_delay=RECONNECT_MIN_S, max_delay=RECONNECT_MAX_S)
         # Unacknowledged QoS 1 messages the broker may have in flight to us at once: the
         # bound that turns a slow consumer into backpressure held by the broker.
         client.max_inflight_messages_set(1000)

@@ -24,26 +24,28 @@
 Each hop is one call into a domain's public surface; what is an alarm, how loud, and who
 hears it are decided in ``alerts``, never here.
 
-The steps live in the database; APScheduler only decides when to look. A step scheduled
+The steps live in the database; a ``Waker`` on the monotonic clock only decides when to
+look (server/wakes.py), so a wall-clock step neither stops nor hurries it. A step scheduled
 for a moment wakes the engine then; a sweep every few seconds catches everything else,
-including steps that were due while the service was down.
+including steps that were due while the service was down. Due steps are delivered in the
+background, each under a lease it renews, so a slow gateway never holds the next alert.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.date import DateTrigger
 from litestar.channels import ChannelsPlugin
 
 import alerts
 import devices
 from care import utcnow
 from server.settings import Settings
+from server.wakes import Waker
 
 ALERTS_CHANNEL = "alerts"
-ESCALATION_WAKE = "escalation-wake"
 
 
 def build_channels(settings: Settings) -> dict[str, alerts.Channel]:
@@ -80,6 +82,7 @@ class AlarmPipeline:
         escalation: alerts.EscalationEngine,
         scheduler: AsyncIOScheduler,
         live: ChannelsPlugin | None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         """Connect the parts; nothing runs before ``start``."""
         self.lifecycle = lifecycle
@@ -87,28 +90,25 @@ class AlarmPipeline:
         self.escalation = escalation
         self._scheduler = scheduler
         self._live = live
+        self.clock = clock
+        self.escalation_wake = Waker("escalation", self.run_escalation, 2.0, clock=clock)
+        self.rules_wake = Waker("rules-sweep", self.sweep, 60.0)
         lifecycle.listen(self.publish_change)
         lifecycle.on_step_scheduled = self.wake_escalation
         escalation.on_step_scheduled = self.wake_escalation
 
     def start(self, settings: Settings) -> None:
-        """Schedule the sweeps; overdue steps from before a restart fire at once."""
-        self._scheduler.add_job(
-            self.escalation.run_due,
-            "interval",
-            seconds=settings.escalation_sweep_s,
-            id="escalation-sweep",
-            next_run_time=utcnow(),
-            replace_existing=True,
-        )
-        self._scheduler.add_job(
-            self.sweep,
-            "interval",
-            seconds=settings.rules_sweep_s,
-            id="rules-sweep",
-            next_run_time=utcnow(),
-            replace_existing=True,
-        )
+        """Start the sweeps; overdue steps from before a restart fire at once."""
+        self.escalation_wake.interval_s = settings.escalation_sweep_s
+        self.rules_wake.interval_s = settings.rules_sweep_s
+        self.escalation_wake.start()
+        self.rules_wake.start()
+
+    async def stop(self) -> None:
+        """Stop the sweeps, letting the steps being delivered finish first."""
+        await self.escalation_wake.stop()
+        await self.rules_wake.stop()
+        await self.escalation.drain(within_s=10)
 
     async def on_batch(self, batch: devices.IngestedBatch) -> None:
         """A committed batch: raise what the rules find."""
@@ -135,22 +135,15 @@ class AlarmPipeline:
         One wake is pending at a time, the earliest: a burst of alerts starts one engine
         run, not one each; after each run the next wake is set from the database.
         """
-        run_at = max(due_at, utcnow())
-        job = self._scheduler.get_job(ESCALATION_WAKE)
-        if job is not None and job.next_run_time is not None and job.next_run_time <= run_at:
-            return
-        self._scheduler.add_job(
-            self.run_escalation,
-            DateTrigger(run_date=run_at),
-            id=ESCALATION_WAKE,
-            replace_existing=True,
-        )
+        self.escalation_wake.wake_at(due_at)
 
     async def run_escalation(self) -> None:
-        """Fire due steps, then wake again when the next one falls due."""
-        await self.escalation.run_due()
+        """Start delivering due steps, then wake again when the next one falls due."""
+        started = await self.escalation.dispatch_due()
         following = await self.escalation.next_due()
-        if following is not None:
+        # A step already due that none was started for waits in another instance's claim
+        # or for room here: the sweep looks again, rather than a busy loop.
+        if following is not None and (started or following > self.clock()):
             self.wake_escalation(following)
 
     async def publish_change(self, change: alerts.AlertChange) -> None:

@@ -122,10 +122,10 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = care.utcno
     prometheus = PrometheusConfig(
         app_name="vaki", prefix="vaki", group_path=True, exclude=["/metrics", "/healthz", "/readyz"]
     )
-    live = ChannelsPlugin(
-        backend=_channels_backend(settings), channels=[ALERTS_CHANNEL, web.TABLETS_CHANNEL]
-    )
-    runtime = Runtime(settings=settings, live=live)
+    backend = _channels_backend(settings)
+    live = ChannelsPlugin(backend=backend, channels=[ALERTS_CHANNEL, web.TABLETS_CHANNEL])
+    feed = backend if isinstance(backend, ResilientPostgresChannels) else None
+    runtime = Runtime(settings=settings, live=live, live_feed=feed)
     return Litestar(
         route_handlers=[HealthController, PrometheusController, *web.ROUTE_HANDLERS],
         middleware=[prometheus.middleware],

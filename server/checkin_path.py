@@ -24,15 +24,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.date import DateTrigger
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import alerts
 import devices
 import video
-from care import utcnow
 from server.settings import Settings
+from server.wakes import Waker
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +44,10 @@ SEND_CONCURRENCY = 500
 class CheckinPipeline:
     """Wires the check-in service, the MQTT link, the call queue and the alert lifecycle.
 
-    The prompts are the truth, in the database; APScheduler only says when to look: a wake
-    at the next due moment, and a sweep every few seconds that also catches up after a
-    restart (open windows are sent late, closed ones reported as not sent).
+    The prompts are the truth, in the database; a ``Waker`` on the monotonic clock only says
+    when to look: a wake at the next due moment, and a sweep every few seconds that also
+    catches up after a restart (open windows are sent late, closed ones reported as not
+    sent), so a wall-clock step neither stops nor hurries it.
     """
 
     def __init__(
@@ -69,6 +69,8 @@ class CheckinPipeline:
         self._reporting = asyncio.Lock()
         # Resident events whose application failed, applied again at the next run.
         self._retry: list[devices.CommittedEvent] = []
+        self.plan_wake = Waker("checkin-plan", self.plan, 600.0, clock=service.clock)
+        self.wake = Waker("checkin", self.run_due, 5.0, clock=service.clock)
 
     @property
     def sessions(self) -> async_sessionmaker[AsyncSession]:
@@ -77,22 +79,14 @@ class CheckinPipeline:
 
     def start(self, settings: Settings) -> None:
         """Plan now and every few minutes; sweep often; everything due fires at once."""
-        self._scheduler.add_job(
-            self.plan,
-            "interval",
-            minutes=10,
-            id="checkin-plan",
-            next_run_time=utcnow(),
-            replace_existing=True,
-        )
-        self._scheduler.add_job(
-            self.run_due,
-            "interval",
-            seconds=settings.checkin_sweep_s,
-            id="checkin-sweep",
-            next_run_time=utcnow(),
-            replace_existing=True,
-        )
+        self.wake.interval_s = settings.checkin_sweep_s
+        self.plan_wake.start()
+        self.wake.start()
+
+    async def stop(self) -> None:
+        """Stop planning and sweeping, letting a run in progress finish first."""
+        await self.plan_wake.stop()
+        await self.wake.stop()
 
     async def plan(self) -> None:
         """Write prompts up to the horizon, then do whatever that made due."""
@@ -116,15 +110,10 @@ class CheckinPipeline:
         if undelivered:
             # The MQTT link is not up yet (at start-up) or the broker is away: try again
             # in a second rather than at the next sweep.
-            retry = utcnow() + DELIVERY_RETRY
+            retry = self.service.clock() + DELIVERY_RETRY
             wake = retry if wake is None else min(wake, retry)
         if wake is not None:
-            self._scheduler.add_job(
-                self.run_due,
-                DateTrigger(run_date=max(wake, utcnow())),
-                id="checkin-wake",
-                replace_existing=True,
-            )
+            self.wake.wake_at(wake)
         # Closing handed these prompts to this caller alone, so telling the team needs no
         # lock: a slot falling due meanwhile goes out at once instead of waiting for alerts.
         if closed:

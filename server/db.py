@@ -41,8 +41,14 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_engine(database_url: str) -> AsyncEngine:
-    """An async engine for ``database_url``; creates the SQLite file's directory if needed."""
+def create_engine(
+    database_url: str, *, connect_timeout_s: float = 10, statement_timeout_s: float = 0
+) -> AsyncEngine:
+    """An async engine for ``database_url``; creates the SQLite file's directory if needed.
+
+    On PostgreSQL a connection attempt gives up after ``connect_timeout_s`` and a statement
+    after ``statement_timeout_s`` (0: no limit), so a black-holed database makes callers
+    fail and retry instead of hanging."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
@@ -50,7 +56,17 @@ def create_engine(database_url: str) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    connect_args: dict[str, object] = {"connect_timeout": max(1, round(connect_timeout_s))}
+    if statement_timeout_s > 0:
+        connect_args["options"] = f"-c statement_timeout={round(statement_timeout_s * 1000)}"
+    return create_async_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=10,
+        pool_timeout=connect_timeout_s,
+        connect_args=connect_args,
+    )
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

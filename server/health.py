@@ -12,6 +12,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from devices import LaneProbe, MqttUnavailableError
 from server.db import ping
+from server.health_alarms import alarm_path_checks
 from server.runtime import Runtime
 
 
@@ -82,6 +83,7 @@ class HealthController(Controller):
 
         scheduler = runtime.scheduler
         checks["scheduler"] = {"ok": scheduler is not None and scheduler.running}
+        checks.update(alarm_path_checks(runtime))
 
         ready = all(part["ok"] for part in checks.values())
         return Response(

@@ -19,16 +19,13 @@ from apscheduler.events import (
     EVENT_JOB_SUBMITTED,
     JobEvent,
 )
-from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from litestar import Litestar
 
 import alerts
 import homesim
 from devices import (
-    ALARM_CHANNELS,
     ALARM_LANE,
-    MAIN_CHANNELS,
     SERVICE_USERNAME,
     BrokerStartError,
     EmbeddedBroker,
@@ -40,16 +37,18 @@ from devices import (
     MqttLink,
     PrivateMosquitto,
     active_broker_logins,
-    ingest_subscriptions,
     is_probe_topic,
     mosquitto_binary,
     probe_topic,
 )
-from server.alarm_path import AlarmPipeline, build_channels
+from server.alarm_lanes import lane_plan
+from server.alarm_path import ALERTS_CHANNEL, AlarmPipeline, build_channels
 from server.checkin_path import CheckinPipeline
 from server.db import create_engine, describe_url, session_factory, upgrade_database
 from server.demo import simulated_demo_homes
+from server.live import alert_catch_up
 from server.runtime import Runtime
+from server.wakes import SteadyClock
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +68,13 @@ def runtime_of(app: Litestar) -> Runtime:
 @asynccontextmanager
 async def open_database(runtime: Runtime) -> AsyncIterator[None]:
     """Open the engine and bring the schema to the newest migration."""
-    url = runtime.settings.effective_database_url
-    engine = create_engine(url)
+    settings = runtime.settings
+    url = settings.effective_database_url
+    engine = create_engine(
+        url,
+        connect_timeout_s=settings.database_connect_timeout_s,
+        statement_timeout_s=settings.database_statement_timeout_s,
+    )
     try:
         await upgrade_database(engine)
         runtime.engine = engine
@@ -183,7 +187,8 @@ async def open_ingestion(runtime: Runtime) -> AsyncIterator[None]:
     """Connect the MQTT links and the ingestion writer behind them.
 
     Two links: the main one for readings, status and raw payloads, and the alarm lane for
-    events, so a panic never queues at the broker behind readings. Each link keeps
+    events, so a panic never queues at the broker behind readings (see ``lane_plan`` for
+    what is shared between instances). Each link keeps
     reconnecting while the broker is away; the writer acks nothing it has not committed, so
     whatever is in flight at shutdown is redelivered by the broker.
     """
@@ -216,13 +221,11 @@ async def open_ingestion(runtime: Runtime) -> AsyncIterator[None]:
             return
         ingestor.submit(message)
 
-    for lane, channels, suffix, probe_channel in (
-        ("main", MAIN_CHANNELS, "", "reading"),
-        (ALARM_LANE, ALARM_CHANNELS, "-alarms", "event"),
-    ):
+    for lane, planned, suffix, expiry_s in lane_plan(settings, shared_group):
         client_id = f"{settings.mqtt_client_id}{suffix}"
-        subscriptions = ingest_subscriptions(shared_group, channels)
-        if shared_group is not None:
+        probe_channel = "event" if lane == ALARM_LANE else "reading"
+        subscriptions = planned
+        if shared_group is not None and lane != ALARM_LANE:
             # A shared subscription may hand our probe to another instance.
             subscriptions += ((probe_topic(client_id, probe_channel), 1),)
         links[lane] = MqttLink(
@@ -231,7 +234,7 @@ async def open_ingestion(runtime: Runtime) -> AsyncIterator[None]:
             protocol=protocol,
             subscriptions=subscriptions,
             on_message=on_message,
-            session_expiry_s=settings.mqtt_session_expiry_s,
+            session_expiry_s=expiry_s,
             lane=lane,
         )
         probes[lane] = LaneProbe(links[lane], probe_channel)
@@ -295,7 +298,10 @@ async def open_alarms(runtime: Runtime) -> AsyncIterator[None]:
     assert runtime.scheduler is not None
     settings = runtime.settings
     channels = build_channels(settings)
-    lifecycle = alerts.AlertLifecycle(runtime.sessions)
+    # Due moments are compared with steady time, so a wall-clock step neither stalls nor
+    # hurries escalation.
+    clock = SteadyClock()
+    lifecycle = alerts.AlertLifecycle(runtime.sessions, clock=clock)
     pipeline = AlarmPipeline(
         lifecycle=lifecycle,
         rules=alerts.RuleEngine(runtime.sessions),
@@ -303,24 +309,32 @@ async def open_alarms(runtime: Runtime) -> AsyncIterator[None]:
             runtime.sessions,
             lifecycle,
             channels,
+            clock=clock,
             console_url=settings.public_url,
             # Stable per instance, so a restarted instance recognises its own claims.
             instance=settings.mqtt_client_id,
+            lease=timedelta(seconds=settings.escalation_lease_s),
+            deadline_s=settings.notify_deadline_s,
+            fallback=alerts.parse_fallback_contacts(settings.escalation_fallback),
         ),
         scheduler=runtime.scheduler,
         live=runtime.live,
+        clock=clock,
     )
     recovered = await pipeline.escalation.recover_own_claims()
     if recovered:
         log.warning("%s escalation steps were unfinished when this instance stopped", recovered)
     runtime.batch_subscribers.append(pipeline.on_batch)
     pipeline.start(settings)
+    if runtime.live_feed is not None:
+        runtime.live_feed.catch_up = alert_catch_up(runtime.sessions, ALERTS_CHANNEL)
     runtime.alarms = pipeline
     log.info("alarm path ready; notification channels: console, %s", ", ".join(channels) or "none")
     try:
         yield
     finally:
         runtime.alarms = None
+        await pipeline.stop()
         runtime.batch_subscribers.remove(pipeline.on_batch)
         for channel in channels.values():
             closing = getattr(channel, "aclose", None)
@@ -339,7 +353,7 @@ async def open_checkins(runtime: Runtime) -> AsyncIterator[None]:
     assert runtime.alarms is not None
     settings = runtime.settings
     pipeline = CheckinPipeline(
-        service=alerts.CheckinService(runtime.sessions),
+        service=alerts.CheckinService(runtime.sessions, clock=runtime.alarms.clock),
         lifecycle=runtime.alarms.lifecycle,
         scheduler=runtime.scheduler,
         link=lambda: runtime.mqtt,
@@ -353,9 +367,7 @@ async def open_checkins(runtime: Runtime) -> AsyncIterator[None]:
         yield
     finally:
         runtime.checkins = None
-        for job in ("checkin-plan", "checkin-sweep", "checkin-wake"):
-            with contextlib.suppress(JobLookupError):
-                runtime.scheduler.remove_job(job)
+        await pipeline.stop()
         runtime.batch_subscribers.remove(pipeline.on_batch)
 
 

@@ -2,25 +2,50 @@
 
 Litestar's own psycopg backend ends the whole app when its listening connection drops. This
 one reconnects with backoff and LISTENs again; a change that cannot be NOTIFYed while the
-database is away still reaches this instance's own consoles.
+database is away still reaches this instance's own consoles. NOTIFYs sent while nobody
+listened are gone, so after every reconnect the feed catches up from the database: the
+changes since it last knew it was listening are read and passed on as if just notified.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from litestar.channels.backends.base import ChannelsBackend
 from psycopg import AsyncConnection
 from psycopg.sql import SQL, Identifier
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+import alerts
+from care import utcnow
 
 log = logging.getLogger(__name__)
 
 _POLL_S = 0.5
-_RETRY_MAX_S = 10.0
+_RETRY_MAX_S = 2.0
+# Caught up from a little before the last moment the listener was known to be up: a change
+# committed just before may have been notified just after.
+_CATCH_UP_MARGIN = timedelta(seconds=10)
+
+# Reads what changed since a moment, as (channel, payload) pairs to pass on.
+CatchUp = Callable[[datetime], Awaitable[list[tuple[str, bytes]]]]
+
+
+def alert_catch_up(sessions: async_sessionmaker[AsyncSession], channel: str) -> CatchUp:
+    """A catch-up that reads alert changes from the database for ``channel``."""
+
+    async def catch_up(since: datetime) -> list[tuple[str, bytes]]:
+        changes = await alerts.changes_since(sessions, since)
+        return [(channel, json.dumps(change.to_json()).encode()) for change in changes]
+
+    return catch_up
 
 
 class ResilientPostgresChannels(ChannelsBackend):
@@ -36,6 +61,11 @@ class ResilientPostgresChannels(ChannelsBackend):
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self.connected = False
+        self.last_error: str | None = "not started"
+        # Set by the service once its database is open; None: no catch-up (a bare feed).
+        self.catch_up: CatchUp | None = None
+        # The last moment the listener was known to hear every NOTIFY.
+        self.synced_at: datetime | None = None
 
     async def on_startup(self) -> None:
         """Start the listener's supervisor."""
@@ -56,24 +86,34 @@ class ResilientPostgresChannels(ChannelsBackend):
 
     async def _supervise(self) -> None:
         """Keep a listening connection; reconnect with backoff whenever it breaks."""
-        delay = 0.5
+        delay = 0.2
         while True:
             connection: AsyncConnection[Any] | None = None
             try:
-                connection = await AsyncConnection.connect(self._dsn, autocommit=True)
+                connection = await AsyncConnection.connect(
+                    self._dsn, autocommit=True, connect_timeout=5
+                )
                 async with self._lock:
                     self._listener = connection
                     for channel in self._channels:
                         await connection.execute(SQL("LISTEN {}").format(Identifier(channel)))
-                self.connected, delay = True, 0.5
+                listening_since = utcnow()
+                await self._catch_up()
+                self.synced_at = listening_since
+                if self.last_error is not None and self.last_error != "not started":
+                    log.info("live feed listening again")
+                self.connected, self.last_error, delay = True, None, 0.2
                 while True:
                     async for notify in connection.notifies(timeout=_POLL_S):
                         self._queue.put_nowait((notify.channel, notify.payload.encode()))
+                    self.synced_at = utcnow()
             except asyncio.CancelledError:
                 raise
             except Exception as err:  # the database went away: the feed waits, never dies
-                if self.connected:
-                    log.warning("live feed lost PostgreSQL (%s); reconnecting", err)
+                error = f"LISTEN failed: {type(err).__name__}: {err}"[:300]
+                if error != self.last_error:
+                    log.warning("live feed: %s; reconnecting", error)
+                self.last_error = error
             finally:
                 self.connected, self._listener = False, None
                 if connection is not None:
@@ -81,6 +121,17 @@ class ResilientPostgresChannels(ChannelsBackend):
                         await connection.close()
             await asyncio.sleep(delay)
             delay = min(delay * 2, _RETRY_MAX_S)
+
+    async def _catch_up(self) -> None:
+        """Pass on what changed while nobody listened (nothing on the first connect)."""
+        if self.catch_up is None or self.synced_at is None:
+            return
+        missed = await self.catch_up(self.synced_at - _CATCH_UP_MARGIN)
+        for channel, data in missed:
+            if channel in self._channels:
+                self._queue.put_nowait((channel, data))
+        if missed:
+            log.info("live feed caught up %s changes from the database", len(missed))
 
     async def publish(self, data: bytes, channels: Iterable[str]) -> None:
         """NOTIFY every instance; when that fails, still tell this instance's consoles."""

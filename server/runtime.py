@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from devices import BatchSubscriber, Ingestor, LaneProbe, LocalBroker, MqttLink
+from server.live import ResilientPostgresChannels
 from server.settings import Settings
 
 if TYPE_CHECKING:
@@ -36,5 +37,7 @@ class Runtime:
     scheduler: AsyncIOScheduler | None = None
     # The live feed to consoles (None when running without the web app, as benchmarks do).
     live: ChannelsPlugin | None = None
+    # Its PostgreSQL backend, when the service runs on PostgreSQL (watched by /readyz).
+    live_feed: ResilientPostgresChannels | None = None
     alarms: AlarmPipeline | None = None
     checkins: CheckinPipeline | None = None

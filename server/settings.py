@@ -71,6 +71,13 @@ class Settings(BaseSettings):
         description="How long the broker keeps this instance's session and queued messages "
         "while it is away (MQTT 5); keep it at an hour or more in production.",
     )
+    mqtt_shared_session_expiry_s: int = Field(
+        default=5,
+        ge=0,
+        description="Session expiry of this instance's shared-subscription (readings) link: "
+        "short, so the broker stops handing a dead instance its share within seconds "
+        "(devices resend what was not acked). Alarm events are never shared.",
+    )
     mqtt_protocol: Literal["auto", "5", "3.1.1"] = Field(
         default="auto",
         description="MQTT protocol version; auto tries 5 and falls back to 3.1.1.",
@@ -95,6 +102,31 @@ class Settings(BaseSettings):
     )
     vapid_subject: str = Field(
         default="mailto:ops@example.org", description="Contact the push services may use."
+    )
+    escalation_lease_s: float = Field(
+        default=15.0,
+        ge=1,
+        description="How long an instance holds an escalation step it is delivering (renewed "
+        "meanwhile); a dead instance's steps are taken over after this.",
+    )
+    notify_deadline_s: float = Field(
+        default=8.0,
+        gt=0,
+        description="How long one notification may take before it counts as failed (and is "
+        "retried later); the next tier does not wait longer than this.",
+    )
+    escalation_fallback: str = Field(
+        default="",
+        description="Who is told, besides the coordinators, when every tier was tried and "
+        "nobody acknowledged: e-mail addresses and E.164 phone numbers, comma-separated.",
+    )
+    database_connect_timeout_s: float = Field(
+        default=5.0, gt=0, description="How long a PostgreSQL connection attempt may take."
+    )
+    database_statement_timeout_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long one PostgreSQL statement may run (0: no limit).",
     )
     escalation_sweep_s: float = Field(
         default=2.0, gt=0, description="How often due escalation steps are looked for."

@@ -27,6 +27,12 @@ class HttpReceiver:
     json: bool = False
     requests: list[Received] = field(default_factory=list)
     port: int = 0
+    # While set to an unset event, requests are read and then left hanging until it is set.
+    hold: asyncio.Event | None = None
+    in_flight: int = 0
+    most_in_flight: int = 0
+    # Set whenever a request has been read.
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Read one request, record it, answer and hang up."""
@@ -39,6 +45,14 @@ class HttpReceiver:
             }
             body = await reader.readexactly(int(headers.get("content-length", "0")))
             self.requests.append(Received(method, path, headers, body))
+            self.arrived.set()
+            if self.hold is not None:
+                self.in_flight += 1
+                self.most_in_flight = max(self.most_in_flight, self.in_flight)
+                try:
+                    await self.hold.wait()
+                finally:
+                    self.in_flight -= 1
             reply = b""
             kind = ""
             if self.json:

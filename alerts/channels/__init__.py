@@ -7,6 +7,7 @@ DeliveryResult, never as an exception; the escalation engine records each attemp
 """
 
 from alerts.channels.base import Channel, DeliveryResult, OutgoingMessage, send_with_retries
+from alerts.channels.guard import CircuitBreaker, GuardedChannel
 from alerts.channels.mail import EmailChannel
 from alerts.channels.push import WebPushChannel, generate_vapid_keys
 from alerts.channels.sms import SmsGatewayChannel
@@ -15,8 +16,10 @@ from alerts.channels.texts import LANGUAGES, notification_text
 __all__ = [
     "LANGUAGES",
     "Channel",
+    "CircuitBreaker",
     "DeliveryResult",
     "EmailChannel",
+    "GuardedChannel",
     "OutgoingMessage",
     "SmsGatewayChannel",
     "WebPushChannel",

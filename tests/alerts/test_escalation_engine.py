@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import json
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,6 +23,7 @@ import alerts
 import care
 from server.db import create_engine, session_factory, upgrade_database
 from tests.conftest import Mailbox
+from tests.http_receiver import HttpReceiver, serving
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -272,23 +274,32 @@ async def test_tiers_fire_in_order_then_the_last_repeats_until_exhausted(
     assert await engine.run_due() == 0
     clock.move(seconds=1)
     assert await engine.run_due() == 1
-    # The last tier fires last_tier_repeats times in all, then the policy is exhausted.
+    # The last tier fires last_tier_repeats times, then every tier has been tried: the
+    # fallback is told as well (nobody here is a coordinator and none is configured, which
+    # the timeline says), and the last tier never falls silent: it rings again and again.
     clock.move(seconds=299)
     assert await engine.run_due() == 0
     clock.move(seconds=1)
-    assert await engine.run_due() == 1
-    clock.move(hours=2)
+    assert await engine.run_due() == 2
+    clock.move(seconds=299)
     assert await engine.run_due() == 0
+    clock.move(seconds=1)
+    assert await engine.run_due() == 2
 
     assert mails(box)[3:] == [
         ("jon@vaki.example", key(alert_id, 3, 1, jon)),
         ("jon@vaki.example", key(alert_id, 3, 2, jon)),
+        ("jon@vaki.example", key(alert_id, 3, 3, jon)),
     ]
-    assert [(s.tier, s.attempt, s.status) for s in await steps(sessions, alert_id)] == [
-        (1, 1, "done"),
-        (2, 1, "done"),
-        (3, 1, "done"),
-        (3, 2, "done"),
+    assert [(s.kind, s.tier, s.attempt, s.status) for s in await steps(sessions, alert_id)] == [
+        ("notify", 1, 1, "done"),
+        ("notify", 2, 1, "done"),
+        ("notify", 3, 1, "done"),
+        ("notify", 3, 2, "done"),
+        ("fallback", 3, 2, "done"),
+        ("notify", 3, 3, "done"),
+        ("fallback", 3, 3, "done"),
+        ("notify", 3, 4, "pending"),
     ]
     rows = await notifications(sessions, alert_id)
     assert sorted((n.idempotency_key, n.channel, n.recipient_id) for n in rows) == sorted(
@@ -299,6 +310,7 @@ async def test_tiers_fire_in_order_then_the_last_repeats_until_exhausted(
             (key(alert_id, 2, 1, jon), "email", jon),
             (key(alert_id, 3, 1, jon), "email", jon),
             (key(alert_id, 3, 2, jon), "email", jon),
+            (key(alert_id, 3, 3, jon), "email", jon),
         ]
     )
     assert all(n.status == "sent" and n.attempts == 1 for n in rows)
@@ -313,11 +325,13 @@ async def test_tiers_fire_in_order_then_the_last_repeats_until_exhausted(
     assert (alert.status, alert.escalation) == ("open", "exhausted")
     entries = await timeline(sessions, alert_id)
     assert [e.kind for e in entries].count("escalation_exhausted") == 1
+    assert [e.kind for e in entries].count("fallback_unreachable") == 2
     assert [(e.data["tier"], e.data["attempt"]) for e in entries if e.kind == "notified"] == [
         (1, 1),
         (2, 1),
         (3, 1),
         (3, 2),
+        (3, 3),
     ]
     assert "nobody_reached" not in [e.kind for e in entries]
 
@@ -413,10 +427,12 @@ async def test_after_a_retrigger_the_escalation_climbs_on_to_tier_two(
         "helga@vaki.example",
     ]
     notify = [s for s in await steps(sessions, alert_id) if s.kind == "notify"]
+    # Tier 2 is the last: every tier tried, so it is due to ring again (never silence).
     assert [(s.tier, s.status) for s in notify if s.status != "cancelled"] == [
         (1, "done"),
         (1, "done"),
         (2, "done"),
+        (2, "pending"),
     ]
     assert {n.status for n in await notifications(sessions)} == {"sent"}
 
@@ -469,14 +485,20 @@ async def test_a_policy_that_reaches_nobody_is_exhausted_at_once_and_says_so(
     clock = Clock()
     lifecycle, engine = build_engine(sessions, clock, port, "vaki-a")
     (raised,) = await lifecycle.raise_alerts([panic(world)])
-    assert await engine.run_due() == 2
+    # Both tries of the only tier at once, then the fallback (there is none to reach).
+    assert await engine.run_due() == 3
     assert box.envelopes == []
     kinds = [e.kind for e in await timeline(sessions, raised.alert_id)]
     assert kinds.count("nobody_reached") == 2
-    assert kinds[-1] == "escalation_exhausted"
+    assert kinds[-2:] == ["escalation_exhausted", "fallback_unreachable"]
     alert = await load_alert(sessions, raised.alert_id)
     # Still open on the console: exhausted escalation never closes an alarm.
     assert (alert.status, alert.escalation) == ("open", "exhausted")
+    # And it does not stop: the tier is tried again after its timeout, not in a busy loop.
+    waiting = [s for s in await steps(sessions, raised.alert_id) if s.status == "pending"]
+    assert [(s.tier, s.attempt, s.due_at) for s in waiting] == [
+        (1, 3, clock.now + timedelta(seconds=600))
+    ]
 
 
 @pytest.mark.postgres
@@ -508,21 +530,25 @@ async def test_two_instances_on_one_database_fire_every_step_exactly_once(
             for _ in range(3):
                 fired.append(sum(await asyncio.gather(first.run_due(), second.run_due())))
             clock.move(seconds=60)
-        # Each round's first pass fires every alert's step; the repeats find nothing.
-        assert fired == [alert_count, 0, 0, alert_count, 0, 0, 0, 0, 0]
+        # Each round's first pass fires every alert's step; the repeats find nothing. From
+        # the second round on, every tier has been tried: the fallback step fires as well
+        # and the last tier keeps ringing.
+        assert fired == [alert_count, 0, 0, 2 * alert_count, 0, 0, 2 * alert_count, 0, 0]
 
         rows = await notifications(first_sessions)
         keys = Counter(n.idempotency_key for n in rows)
-        assert len(keys) == 2 * alert_count
+        assert len(keys) == 3 * alert_count
         assert set(keys.values()) == {1}
         assert {n.status for n in rows} == {"sent"}
         received = Counter(k for _, k in mails(box))
         assert received == keys
         async with first_sessions() as session:
             every_step = (await session.exec(select(alerts.EscalationStep))).all()
-        assert len(every_step) == 2 * alert_count
-        assert {s.status for s in every_step} == {"done"}
-        assert {s.claimed_by for s in every_step} == {"vaki-a", "vaki-b"}
+        assert Counter(s.status for s in every_step) == {
+            "done": 5 * alert_count,
+            "pending": alert_count,
+        }
+        assert {s.claimed_by for s in every_step if s.status == "done"} == {"vaki-a", "vaki-b"}
     finally:
         await first_db.dispose()
         await second_db.dispose()
@@ -669,8 +695,9 @@ async def test_a_channel_that_raises_does_not_stop_the_escalation(
         sessions, lifecycle, {"email": BrokenChannel()}, clock=clock, instance="vaki-a"
     )
     (raised,) = await lifecycle.raise_alerts([panic(world)])
-    # Tier 1 fails to send but the step finishes; nobody was reached, so tier 2 is due at once.
-    assert await engine.run_due() == 2
+    # Tier 1 fails to send but the step finishes; nobody was reached, so tier 2 is due at once
+    # (and, tier 2 being the last, the fallback).
+    assert await engine.run_due() == 3
     done = [(s.tier, s.status) for s in await steps(sessions, raised.alert_id)]
     assert (1, "done") in done
     assert (2, "done") in done
@@ -678,3 +705,249 @@ async def test_a_channel_that_raises_does_not_stop_the_escalation(
     assert failed
     assert all("fell over" in (n.last_error or "") for n in failed)
     assert "nobody_reached" in [e.kind for e in await timeline(sessions, raised.alert_id)]
+
+
+async def give_phone(sessions: async_sessionmaker[AsyncSession], staff_id: int, phone: str) -> None:
+    async with sessions() as session:
+        await session.exec(
+            update(care.StaffUser).where(col(care.StaffUser.id) == staff_id).values(phone=phone)
+        )
+        await session.commit()
+
+
+def sms_gateway(receiver: HttpReceiver, clock: Clock, deadline_s: float) -> alerts.GuardedChannel:
+    """The real SMS channel to the stand-in gateway, its breaker on the test's clock."""
+
+    def elapsed() -> float:
+        return (clock.now - T0).total_seconds()
+
+    return alerts.GuardedChannel(
+        alerts.SmsGatewayChannel(f"http://127.0.0.1:{receiver.port}/sms"),
+        deadline_s=deadline_s,
+        breaker=alerts.CircuitBreaker(monotonic=elapsed),
+    )
+
+
+def references(receiver: HttpReceiver) -> Counter[str]:
+    """How often the gateway was asked to send each idempotency key."""
+    return Counter(json.loads(r.body)["reference"] for r in receiver.requests)
+
+
+async def test_a_hanging_sms_gateway_holds_no_alert_and_the_next_tier_is_told_at_once(
+    sessions: async_sessionmaker[AsyncSession], mailbox: tuple[Mailbox, int]
+) -> None:
+    box, port = mailbox
+    world = await build_world(sessions, last_tier_repeats=3)
+    await give_phone(sessions, world.staff["anna"], "+3548621234")
+    # Tier 1: the console and an SMS. The console is not a person: if the SMS fails, Helga
+    # (tier 2) must hear at once, not after tier 1's five minutes.
+    await add_tiers(
+        sessions,
+        world,
+        TierSpec(300, [staff(world, "anna")], ("console", "sms")),
+        TierSpec(300, [staff(world, "helga")], ("email",)),
+    )
+    anna, helga = world.staff["anna"], world.staff["helga"]
+    clock = Clock()
+    async with serving(HttpReceiver(hold=asyncio.Event())) as gateway:
+        lifecycle = alerts.AlertLifecycle(sessions, clock=clock)
+        mail = alerts.EmailChannel("127.0.0.1", port, sender="Vaki <vaki@vaki.example>")
+        engine = alerts.EscalationEngine(
+            sessions,
+            lifecycle,
+            {"email": mail, "sms": sms_gateway(gateway, clock, deadline_s=0.5)},
+            clock=clock,
+            instance="vaki-a",
+        )
+        raised = await lifecycle.raise_alerts([panic(world, n) for n in range(5)])
+        ids = [c.alert_id for c in raised]
+
+        assert await engine.run_due() == 10
+        # Every alert's SMS was in flight at the same time: none waited for another.
+        assert gateway.most_in_flight == 5
+        assert sorted(mails(box)) == sorted(
+            ("helga@vaki.example", key(alert_id, 2, 1, helga)) for alert_id in ids
+        )
+        for alert_id in ids:
+            entries = await timeline(sessions, alert_id)
+            assert [e.data["tier"] for e in entries if e.kind == "nobody_reached"] == [1]
+        texts = {n.idempotency_key: n for n in await notifications(sessions) if n.channel == "sms"}
+        assert set(texts) == {key(alert_id, 1, 1, anna, "sms") for alert_id in ids}
+        for row in texts.values():
+            assert (row.status, row.attempts, row.last_error) == (
+                "failed",
+                1,
+                "no answer within 0.5 s",
+            )
+            # Tried again later, with backoff, while the alert is open.
+            assert row.retry_at == T0 + timedelta(seconds=15)
+
+        # The gateway recovers; the breaker (open after three failures) lets a trial through
+        # after its cool-down, then the rest go out.
+        gateway.hold.set()  # type: ignore[union-attr]
+        clock.move(seconds=31)
+        assert await engine.run_due() == 0
+        clock.move(minutes=4)  # still within Helga's tier's five minutes
+        assert await engine.run_due() == 0
+        texts = {n.idempotency_key: n for n in await notifications(sessions) if n.channel == "sms"}
+        assert {row.status for row in texts.values()} == {"sent"}
+        # The gateway saw each message under its one key (the hung try and the one that
+        # went through), so it can drop a duplicate; no key was ever sent by two runners.
+        assert set(references(gateway)) == set(texts)
+        # Helga got one mail per alert; the steps were not fired again.
+        assert Counter(k for _, k in mails(box)) == Counter(
+            key(alert_id, 2, 1, helga) for alert_id in ids
+        )
+
+
+async def test_a_slow_step_keeps_its_lease_and_is_never_claimed_twice(
+    sessions: async_sessionmaker[AsyncSession], mailbox: tuple[Mailbox, int]
+) -> None:
+    _box, port = mailbox
+    world = await build_world(sessions)
+    await give_phone(sessions, world.staff["anna"], "+3548621234")
+    await add_tiers(
+        sessions,
+        world,
+        TierSpec(60, [staff(world, "anna")], ("sms",)),
+        TierSpec(60, [staff(world, "helga")]),
+    )
+    # Renewed every third of it; long enough for a busy machine to keep renewing in time.
+    lease = timedelta(seconds=2)
+    async with serving(HttpReceiver(hold=asyncio.Event())) as gateway:
+        lifecycle = alerts.AlertLifecycle(sessions)
+
+        def build(instance: str) -> alerts.EscalationEngine:
+            sms = alerts.SmsGatewayChannel(f"http://127.0.0.1:{gateway.port}/sms")
+            mail = alerts.EmailChannel("127.0.0.1", port, sender="v@vaki.example")
+            return alerts.EscalationEngine(
+                sessions,
+                lifecycle,
+                {"sms": sms, "email": mail},
+                instance=instance,
+                lease=lease,
+                deadline_s=30,
+            )
+
+        slow, other, same = build("vaki-a"), build("vaki-b"), build("vaki-a")
+        (raised,) = await lifecycle.raise_alerts([panic(world)])
+        firing = asyncio.create_task(slow.run_due())
+        try:
+            await gateway.arrived.wait()
+            # The gateway hangs for three leases; the other instance and a second runner of
+            # the same instance keep looking for due work all that time and find none.
+            deadline = asyncio.get_running_loop().time() + 3 * lease.total_seconds()
+            tries = 0
+            while asyncio.get_running_loop().time() < deadline:
+                assert await other.run_due() == 0
+                assert await same.run_due() == 0
+                tries += 1
+            assert tries > 1
+        finally:
+            gateway.hold.set()  # type: ignore[union-attr]
+            fired = await firing
+        assert fired == 1
+    assert references(gateway) == {key(raised.alert_id, 1, 1, world.staff["anna"], "sms"): 1}
+    by_tier = {s.tier: s for s in await steps(sessions, raised.alert_id)}
+    assert (by_tier[1].status, by_tier[1].claimed_by) == ("done", "vaki-a")
+    assert by_tier[2].status == "pending"
+
+
+async def test_an_exhausted_escalation_tells_the_fallback_and_keeps_ringing(
+    sessions: async_sessionmaker[AsyncSession], mailbox: tuple[Mailbox, int]
+) -> None:
+    box, port = mailbox
+    world = await build_world(sessions, last_tier_repeats=1)
+    async with sessions() as session:
+        org = await care.ensure_organisation(session, "Fjallabyggð")
+        coordinator = await care.add_staff_user(
+            session,
+            username="ragna",
+            full_name="Ragna Stefánsdóttir",
+            password="x" * 12,
+            role=care.StaffRole.COORDINATOR,
+            organisation=org,
+            language="en",
+            email="ragna@vaki.example",
+        )
+        await session.commit()
+        assert coordinator.id is not None
+        ragna = coordinator.id
+    await add_tiers(sessions, world, TierSpec(120, [staff(world, "anna")]))
+    anna = world.staff["anna"]
+    clock = Clock()
+    lifecycle = alerts.AlertLifecycle(sessions, clock=clock)
+    engine = alerts.EscalationEngine(
+        sessions,
+        lifecycle,
+        {"email": alerts.EmailChannel("127.0.0.1", port, sender="vaki@vaki.example")},
+        clock=clock,
+        instance="vaki-a",
+        fallback=alerts.parse_fallback_contacts("vakt@fjallabyggd.example, "),
+    )
+    (raised,) = await lifecycle.raise_alerts([panic(world)])
+    alert_id = raised.alert_id
+    # The only tier once, and then at once the fallback: the coordinator and the duty line.
+    assert await engine.run_due() == 2
+    fallback_key = f"a{alert_id}:fallback:r1:t1:n1"
+    assert sorted(mails(box)) == sorted(
+        [
+            ("anna@vaki.example", key(alert_id, 1, 1, anna)),
+            ("ragna@vaki.example", f"{fallback_key}:staff{ragna}:email:0"),
+            ("vakt@fjallabyggd.example", f"{fallback_key}:fallback0:email:0"),
+        ]
+    )
+    kinds = [e.kind for e in await timeline(sessions, alert_id)]
+    assert kinds[-2:] == ["escalation_exhausted", "fallback_notified"]
+    assert (await load_alert(sessions, alert_id)).escalation == "exhausted"
+    # Nobody acknowledges: the tier rings again after its timeout, and the fallback with it.
+    clock.move(seconds=120)
+    assert await engine.run_due() == 2
+    assert [r for r, _ in mails(box)].count("anna@vaki.example") == 2
+    assert [r for r, _ in mails(box)].count("ragna@vaki.example") == 2
+    # A resolution ends all of it.
+    await lifecycle.resolve(alert_id, anna, outcome="helped_at_home")
+    clock.move(hours=1)
+    assert await engine.run_due() == 0
+    assert len(mails(box)) == 6
+
+
+async def test_a_delivery_a_crash_left_sending_is_not_sent_again_and_the_next_tier_is_told(
+    sessions: async_sessionmaker[AsyncSession], mailbox: tuple[Mailbox, int]
+) -> None:
+    box, port = mailbox
+    world = await build_world(sessions)
+    await add_tiers(
+        sessions,
+        world,
+        TierSpec(60, [staff(world, "anna")]),
+        TierSpec(120, [staff(world, "helga")]),
+        TierSpec(300, [staff(world, "jon")]),
+    )
+    helga, jon = world.staff["helga"], world.staff["jon"]
+    clock = Clock()
+    lifecycle, engine = build_engine(sessions, clock, port, "vaki-live")
+    (raised,) = await lifecycle.raise_alerts([panic(world)])
+    alert_id = raised.alert_id
+    assert await engine.run_due() == 1
+    lease_until = T0 + timedelta(seconds=75)
+    # Another instance was asking the mail server for Helga's message when it died.
+    await _dead_instance_claimed(
+        sessions, alert_id, 2, lease_until, sent=[], pending=[(helga, "helga@vaki.example")]
+    )
+    async with sessions() as session:
+        await session.exec(
+            update(alerts.Notification)
+            .where(col(alerts.Notification.idempotency_key) == key(alert_id, 2, 1, helga))
+            .values(status="sending", attempts=1)
+        )
+        await session.commit()
+    clock.now = lease_until + timedelta(seconds=1)
+    # Tier 2, tier 3 at once, and (tier 3 being the last) the fallback.
+    assert await engine.run_due() == 3
+    # Whether Helga got it is unknown: it is not sent again under its key, it says so, and
+    # Jón (tier 3) is told at once rather than after Helga's two minutes.
+    assert [r for r, _ in mails(box)] == ["anna@vaki.example", "jon@vaki.example"]
+    rows = {n.idempotency_key: n for n in await notifications(sessions)}
+    assert rows[key(alert_id, 2, 1, helga)].status == "unknown"
+    assert rows[key(alert_id, 3, 1, jon)].status == "sent"

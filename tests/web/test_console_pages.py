@@ -25,6 +25,23 @@ async def raise_alert(console: Console, kind: str, severity: str, team_id: int) 
         return alert.id
 
 
+async def test_an_escalation_that_tried_every_tier_leads_the_queue(console: Console) -> None:
+    client, world = console.client, console.world
+    exhausted = await raise_alert(console, "vital_range", "high", world.north)
+    critical = await raise_alert(console, "panic", "critical", world.north)
+    async with console.sessions() as session:
+        alert = await session.get(alerts.Alert, exhausted)
+        assert alert is not None
+        alert.escalation = alerts.EscalationState.EXHAUSTED
+        session.add(alert)
+        await session.commit()
+    set_session(client, (await sign_in(client, "helga")).cookies["vaki_session"])
+    page = await client.get("/console/")
+    assert page.status_code == 200, page.text
+    # Nobody took it though every tier was told: above even a fresh critical alert.
+    assert page.text.index(f'id="alert-{exhausted}"') < page.text.index(f'id="alert-{critical}"')
+
+
 async def test_the_queue_shows_the_teams_alerts_critical_first(console: Console) -> None:
     client, world = console.client, console.world
     low = await raise_alert(console, "vital_range", "high", world.north)
