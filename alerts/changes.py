@@ -22,6 +22,11 @@ class AlertCandidate:
     details: dict[str, Any] | None = None
     # Technical conditions clear themselves (a device back online); alarms never do.
     auto_resolves: bool = False
+    # A state a sweep finds again while it lasts (a device still silent), not a new
+    # occurrence: it neither counts up nor rings again on an alert already open.
+    continuing: bool = False
+    # The care team that answers, when no resident says it (an outage of a team's devices).
+    team_id: int | None = None
 
 
 @dataclass(frozen=True)

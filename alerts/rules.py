@@ -36,6 +36,9 @@ EVENT_ALARMS: dict[str, tuple[str, str]] = {
 }
 
 NIGHT = (time(23, 0), time(6, 0))
+# This many of a team's devices silent at once is an outage (a gateway, the broker, the
+# network): one incident for the technicians, not one alert per device.
+OUTAGE_DEVICES = 5
 WAKING = (time(8, 0), time(21, 0))
 SILENCE_FACTOR = 3
 LOW_BATTERY, BATTERY_RECOVERED = 15, 25
@@ -212,7 +215,11 @@ class RuleEngine:
         return []
 
     async def sweep(self, now: datetime) -> tuple[list[AlertCandidate], list[str]]:
-        """Silence is not OK: (conditions found, technical conditions that cleared)."""
+        """Silence is not OK: (conditions found, technical conditions that cleared).
+
+        Everything the sweep finds is a lasting state: found again on the next sweep, it
+        changes nothing on the alert already open.
+        """
         candidates: list[AlertCandidate] = []
         cleared: list[str] = []
         async with self._sessions() as session:
@@ -223,22 +230,12 @@ class RuleEngine:
                     )
                 )
             ).all()
+            silent: list[Device] = []
             for device in fleet:
                 silent_key = f"device:{device.id}:silent"
                 limit = timedelta(seconds=device.expected_interval_s * SILENCE_FACTOR)
                 if device.last_seen_at is not None and now - device.last_seen_at > limit:
-                    minutes = int((now - device.last_seen_at).total_seconds() // 60)
-                    candidates.append(
-                        AlertCandidate(
-                            kind="device_silent",
-                            severity=TECHNICAL,
-                            title=f"{device.label or device.kind} silent for {minutes} min",
-                            dedupe_key=silent_key,
-                            resident_id=device.resident_id,
-                            device_id=device.id,
-                            auto_resolves=True,
-                        )
-                    )
+                    silent.append(device)
                 else:
                     cleared.append(silent_key)
                 battery_key = f"device:{device.id}:battery"
@@ -251,17 +248,36 @@ class RuleEngine:
                             dedupe_key=battery_key,
                             resident_id=device.resident_id,
                             device_id=device.id,
+                            details={"battery": device.battery_pct, "limit": LOW_BATTERY},
                             auto_resolves=True,
+                            continuing=True,
                         )
                     )
                 elif device.battery_pct is None or device.battery_pct >= BATTERY_RECOVERED:
                     # Between the two levels nothing changes: a battery hovering at the
                     # threshold does not flap.
                     cleared.append(battery_key)
+            found, absorbed = await _silences(session, silent, now)
+            candidates.extend(found)
+            cleared.extend(absorbed)
             candidates.extend(await self._no_motion(session, now))
             candidates.extend(await self._bed_exit_no_return(session, now))
+        cleared.extend(await self._outages_over(candidates))
         open_keys = set(await self._open_keys(cleared))
         return candidates, [key for key in cleared if key in open_keys]
+
+    async def _outages_over(self, candidates: list[AlertCandidate]) -> list[str]:
+        """Outage incidents of teams that no longer have many devices silent."""
+        still = {c.dedupe_key for c in candidates if c.kind == "devices_silent"}
+        async with self._sessions() as session:
+            keys = (
+                await session.exec(
+                    select(Alert.dedupe_key).where(
+                        Alert.kind == "devices_silent", Alert.status != AlertStatus.RESOLVED
+                    )
+                )
+            ).all()
+        return [key for key in keys if key not in still]
 
     async def _open_keys(self, keys: list[str]) -> list[str]:
         """Which of ``keys`` have an open alert."""
@@ -325,6 +341,8 @@ class RuleEngine:
                         dedupe_key=_key(resident.id, sensor.id, "no_motion"),
                         resident_id=resident.id,
                         device_id=sensor.id,
+                        details={"hours": quiet_hours, "since": last.isoformat()},
+                        continuing=True,
                     )
                 )
         return found
@@ -393,6 +411,7 @@ class RuleEngine:
                     resident_id=resident_id,
                     device_id=last.device_id,
                     details={"event_id": last.id, "bed_exit_at": last.received_at.isoformat()},
+                    continuing=True,
                 )
             )
         return found
@@ -412,6 +431,70 @@ class RuleEngine:
             )
         ).first()
         return resolved is not None
+
+
+async def _silences(
+    session: AsyncSession, silent: list[Device], now: datetime
+) -> tuple[list[AlertCandidate], list[str]]:
+    """Silent devices as alerts: one each, or one incident for a team with many at once.
+
+    Returns the candidates and the devices' own silence keys the incident takes over.
+    """
+    teams: dict[int, int | None] = {}
+    if silent:
+        rows = await session.exec(
+            select(ResidentTeam.resident_id, ResidentTeam.team_id)
+            .where(col(ResidentTeam.resident_id).in_({d.resident_id for d in silent}))
+            .order_by(col(ResidentTeam.team_id))
+        )
+        for resident_id, team_id in rows.all():
+            teams.setdefault(resident_id, team_id)
+    by_team: dict[int | None, list[Device]] = {}
+    for device in silent:
+        by_team.setdefault(teams.get(device.resident_id or 0), []).append(device)
+    found: list[AlertCandidate] = []
+    absorbed: list[str] = []
+    for team_id, quiet in by_team.items():
+        if team_id is not None and len(quiet) >= OUTAGE_DEVICES:
+            since = min(d.last_seen_at for d in quiet if d.last_seen_at is not None)
+            found.append(
+                AlertCandidate(
+                    kind="devices_silent",
+                    severity=TECHNICAL,
+                    title=f"{len(quiet)} devices silent at once",
+                    dedupe_key=f"team:{team_id}:outage",
+                    team_id=team_id,
+                    details={
+                        "count": len(quiet),
+                        "devices": sorted(d.id for d in quiet),
+                        "since": since.isoformat(),
+                    },
+                    auto_resolves=True,
+                    continuing=True,
+                )
+            )
+            absorbed.extend(f"device:{d.id}:silent" for d in quiet)
+            continue
+        for device in quiet:
+            assert device.last_seen_at is not None
+            minutes = int((now - device.last_seen_at).total_seconds() // 60)
+            found.append(
+                AlertCandidate(
+                    kind="device_silent",
+                    severity=TECHNICAL,
+                    title=f"{device.label or device.kind} silent for {minutes} min",
+                    dedupe_key=f"device:{device.id}:silent",
+                    resident_id=device.resident_id,
+                    device_id=device.id,
+                    details={
+                        "since": device.last_seen_at.isoformat(),
+                        "expected_s": device.expected_interval_s,
+                    },
+                    auto_resolves=True,
+                    continuing=True,
+                )
+            )
+    return found, absorbed
 
 
 def event_alarm(event: CommittedEvent | Event) -> AlertCandidate | None:
@@ -576,6 +659,10 @@ async def _weight_gain(
             dedupe_key=_key(resident.id, latest.device_id, "weight_gain"),
             resident_id=resident.id,
             device_id=latest.device_id,
-            details={"reading_id": latest.id, "gain_kg": round(gain, 1)},
+            details={
+                "reading_id": latest.id,
+                "gain_kg": round(gain, 1),
+                "days": rule.params.get("days", 3),
+            },
         )
     ]
