@@ -5,7 +5,7 @@ policies with their tiers and on-call, and notification records. Never speaks MQ
 HTTP directly.
 """
 
-from alerts.changes import AlertCandidate, AlertChange
+from alerts.changes import AlertCandidate, AlertChange, TeamNews
 from alerts.channels import (
     Channel,
     DeliveryResult,
@@ -67,6 +67,13 @@ from alerts.models import (
 )
 from alerts.oncall import coverage_gaps, on_call_now, policy_gaps
 from alerts.policies import PolicySpec, TierSpec, add_push_subscription, save_policy
+from alerts.queue import (
+    QueueFilter,
+    devices_of,
+    queue_alerts,
+    ringing_alerts,
+    technical_problems,
+)
 from alerts.rules import DEFAULT_RULES, EVENT_ALARMS, RuleEngine, event_alarm
 
 MODELS = (
@@ -129,10 +136,12 @@ __all__ = [
     "PromptNotFoundError",
     "PromptStatus",
     "PushSubscription",
+    "QueueFilter",
     "RuleEngine",
     "SmsGatewayChannel",
     "StepKind",
     "StepStatus",
+    "TeamNews",
     "TierSpec",
     "WebPushChannel",
     "add_push_subscription",
@@ -140,14 +149,18 @@ __all__ = [
     "answer_alert",
     "closed_prompt_alert",
     "coverage_gaps",
+    "devices_of",
     "event_alarm",
     "generate_vapid_keys",
     "on_call_now",
     "plan_problems",
     "policy_gaps",
     "prompt_id_of",
+    "queue_alerts",
+    "ringing_alerts",
     "save_plan",
     "save_policy",
     "settled_conditions",
     "slots_between",
+    "technical_problems",
 ]

@@ -78,3 +78,23 @@ class AlertChange:
             "resident_id": self.resident_id,
             "escalation": self.escalation,
         }
+
+
+@dataclass(frozen=True)
+class TeamNews:
+    """Something else a team's consoles must hear of at once: a resident asked to be called,
+    or a colleague took the call."""
+
+    change: str  # call_requested, call_taken
+    at: datetime
+    team_id: int | None
+    resident_id: int
+
+    def to_json(self) -> dict[str, Any]:
+        """The news as the live stream sends it."""
+        return {
+            "change": self.change,
+            "at": self.at.isoformat(),
+            "team_id": self.team_id,
+            "resident_id": self.resident_id,
+        }

@@ -13,7 +13,7 @@ care team's clinical policy, which may tell relatives: they go to the team's tec
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from alerts.changes import AlertCandidate, AlertChange
+from alerts.changes import AlertCandidate, AlertChange, TeamNews
 from alerts.errors import AlertNotFoundError, AlertStateError
 from alerts.models import (
     Alert,
@@ -41,7 +41,7 @@ from devices import mark_alarms_handled
 
 log = logging.getLogger(__name__)
 
-ChangeListener = Callable[[AlertChange], Awaitable[None]]
+ChangeListener = Callable[[AlertChange | TeamNews], Awaitable[None]]
 # A technical alert that clears and comes back within this time reopens, instead of
 # ringing anew: flapping is damped.
 FLAP_WINDOW = timedelta(minutes=15)
@@ -76,7 +76,15 @@ class AlertLifecycle:
         """Call ``listener`` after every committed change."""
         self._listeners.append(listener)
 
-    async def notify(self, changes: list[AlertChange]) -> None:
+    async def tell_teams(self, change: str, resident_id: int) -> TeamNews:
+        """Tell the consoles of the resident's team news that is not an alert (a call request)."""
+        async with self.sessions() as session:
+            team_id = await self._team_of(session, resident_id)
+        news = TeamNews(change=change, at=self._clock(), team_id=team_id, resident_id=resident_id)
+        await self.notify([news])
+        return news
+
+    async def notify(self, changes: Sequence[AlertChange | TeamNews]) -> None:
         """Hand committed changes to the listeners; one failing listener stops no other."""
         for change in changes:
             for listener in self._listeners:

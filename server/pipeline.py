@@ -153,7 +153,7 @@ class AlarmPipeline:
         if following is not None:
             self.wake_escalation(following)
 
-    async def publish_change(self, change: alerts.AlertChange) -> None:
+    async def publish_change(self, change: alerts.AlertChange | alerts.TeamNews) -> None:
         """Tell every console (on every instance, with the PostgreSQL channel backend)."""
         if self._live is not None:
             self._live.publish(change.to_json(), ALERTS_CHANNEL)
@@ -357,6 +357,7 @@ class CheckinPipeline:
             )
         if new:
             log.info("resident %s asked to be called (%s)", resident_id, source)
+            await self.lifecycle.tell_teams("call_requested", resident_id)
 
     async def _escalate_unanswered_calls(self) -> None:
         """A call request nobody took in time becomes an alert that climbs the tiers."""

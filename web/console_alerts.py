@@ -29,6 +29,7 @@ import video
 from web.auth import visible_resident
 from web.console_presence import Onlooker, presence_of
 from web.console_view import PAGE_HEADERS, Viewer, console_page, refuse_technician, viewer_of
+from web.console_words import DeviceWords, alert_facts, alert_kind_name
 
 Sessions = NamedDependency[async_sessionmaker[AsyncSession]]
 Lifecycle = NamedDependency[alerts.AlertLifecycle]
@@ -48,6 +49,7 @@ class QueueItem:
     resident_name: str | None
     acknowledged_by: str | None
     onlookers: list[Onlooker]
+    device: DeviceWords | None = None
 
     @property
     def is_critical(self) -> bool:
@@ -107,17 +109,22 @@ async def _queue(
     """
     identity = viewer.identity
     presence = presence_of(request.app.state)
+    query = request.query_params
+    wanted = alerts.QueueFilter.parse(query.get("mine"), query.get("severity"), query.get("team"))
     async with sessions() as session:
-        found = list(
-            (
+        found = await alerts.queue_alerts(session, identity.team_ids, identity.staff_id, wanted)
+        technical = await alerts.technical_problems(session, identity.team_ids)
+        machines = await alerts.devices_of(session, found)
+        teams = {
+            t.id: t.name
+            for t in (
                 await session.exec(
-                    select(alerts.Alert).where(
-                        col(alerts.Alert.team_id).in_(sorted(identity.team_ids)),
-                        alerts.Alert.status != alerts.AlertStatus.RESOLVED,
+                    select(care.CareTeam).where(
+                        col(care.CareTeam.id).in_(sorted(identity.team_ids))
                     )
                 )
             ).all()
-        )
+        }
         residents = await _names(
             session, care.Resident, {a.resident_id for a in found if a.resident_id is not None}
         )
@@ -139,13 +146,15 @@ async def _queue(
                 )
             ).all()
         }
-    found.sort(key=lambda a: (SEVERITY_ORDER.get(a.severity, 9), -a.last_seen_at.timestamp()))
     items = [
         QueueItem(
             alert=alert,
             resident_name=residents.get(alert.resident_id) if alert.resident_id else None,
             acknowledged_by=staff.get(alert.acknowledged_by) if alert.acknowledged_by else None,
             onlookers=presence.onlookers(alert.id or 0, besides=identity.staff_id),
+            device=DeviceWords(machines[alert.device_id].label, machines[alert.device_id].kind)
+            if alert.device_id in machines
+            else None,
         )
         for alert in found
     ]
@@ -162,6 +171,10 @@ async def _queue(
         "items": items,
         "calls": calls,
         "outcomes": OUTCOMES,
+        "wanted": wanted,
+        "technical": technical,
+        "teams": teams,
+        "severities": SEVERITY_ORDER,
         "critical_open": sum(
             1 for i in items if i.is_critical and i.alert.status == alerts.AlertStatus.OPEN
         ),
@@ -181,6 +194,7 @@ async def alert_queue(request: Request[Any, Any, Any], sessions: Sessions) -> Te
         "console_queue.html",
         section="queue",
         notice=request.query_params.get("notice"),
+        request_query=request.url.query,
         **context,
     )
 
@@ -192,6 +206,49 @@ async def alert_queue_items(request: Request[Any, Any, Any], sessions: Sessions)
     refuse_technician(viewer, "alert queue")
     context = await _queue(request, viewer, sessions)
     return console_page(request, viewer, "console_queue_items.html", section="queue", **context)
+
+
+@get("/console/live", include_in_schema=False)
+async def live_state(request: Request[Any, Any, Any], sessions: Sessions) -> dict[str, Any]:
+    """What must ring on every console page: critical alerts nobody has yet, waiting callers.
+
+    Every page's live script fetches this when it (re)connects and after each change.
+    """
+    viewer = await viewer_of(request, sessions)
+    if viewer.is_technician:
+        return {"ringing": [], "calls": 0}
+    identity = viewer.identity
+    async with sessions() as session:
+        ringing = await alerts.ringing_alerts(session, identity.team_ids)
+        machines = await alerts.devices_of(session, ringing)
+        residents = await _names(
+            session, care.Resident, {a.resident_id for a in ringing if a.resident_id is not None}
+        )
+        waiting = await video.waiting_calls(
+            session, await team_resident_ids(session, identity.team_ids)
+        )
+    return {
+        "ringing": [
+            {
+                "id": alert.id,
+                "what": alert_kind_name(alert.kind),
+                "who": residents.get(alert.resident_id or 0, ""),
+                "facts": " · ".join(
+                    alert_facts(
+                        alert.kind,
+                        alert.details,
+                        DeviceWords(machines[alert.device_id].label, machines[alert.device_id].kind)
+                        if alert.device_id in machines
+                        else None,
+                    )
+                ),
+                "since": alert.first_seen_at.isoformat(),
+                "url": f"/console/alerts/{alert.id}",
+            }
+            for alert in ringing
+        ],
+        "calls": len(waiting),
+    }
 
 
 async def _visible_alert(session: AsyncSession, viewer: Viewer, alert_id: int) -> alerts.Alert:
@@ -388,7 +445,10 @@ async def alert_detail(
 
 @post("/console/calls/{request_id:int}/take", include_in_schema=False)
 async def take_call(
-    request: Request[Any, Any, Any], request_id: FromPath[int], sessions: Sessions
+    request: Request[Any, Any, Any],
+    request_id: FromPath[int],
+    sessions: Sessions,
+    alarm_lifecycle: Lifecycle,
 ) -> Redirect:
     """Take a resident's "please call me": the first one to click has it."""
     viewer = await viewer_of(request, sessions)
@@ -404,11 +464,13 @@ async def take_call(
             await video.take_call(session, request_id, viewer.identity.staff_id, care.utcnow())
         except video.CallTakenError:
             return _redirect(QUEUE, notice="call_taken")
+    await alarm_lifecycle.tell_teams("call_taken", resident_id)
     return _redirect(f"/console/residents/{resident_id}", notice="call_yours")
 
 
 ALERT_ROUTES: list[ControllerRouterHandler] = [
     alert_queue,
+    live_state,
     alert_queue_items,
     alert_detail,
     acknowledge_alert,
