@@ -454,16 +454,16 @@ async def _silences(
         by_team.setdefault(teams.get(device.resident_id or 0), []).append(device)
     found: list[AlertCandidate] = []
     absorbed: list[str] = []
-    for team_id, quiet in by_team.items():
-        if team_id is not None and len(quiet) >= OUTAGE_DEVICES:
+    for team, quiet in by_team.items():
+        if team is not None and len(quiet) >= OUTAGE_DEVICES:
             since = min(d.last_seen_at for d in quiet if d.last_seen_at is not None)
             found.append(
                 AlertCandidate(
                     kind="devices_silent",
                     severity=TECHNICAL,
                     title=f"{len(quiet)} devices silent at once",
-                    dedupe_key=f"team:{team_id}:outage",
-                    team_id=team_id,
+                    dedupe_key=f"team:{team}:outage",
+                    team_id=team,
                     details={
                         "count": len(quiet),
                         "devices": sorted(d.id for d in quiet),

@@ -144,9 +144,9 @@ async def test_a_panic_pressed_again_after_acknowledgement_opens_and_escalates_f
         device_id = pendant.device.id
     clock = Clock()
     lifecycle = alerts.AlertLifecycle(sessions, clock=clock)
-    heard: list[alerts.AlertChange] = []
+    heard: list[alerts.AlertChange | alerts.TeamNews] = []
 
-    async def listener(change: alerts.AlertChange) -> None:
+    async def listener(change: alerts.AlertChange | alerts.TeamNews) -> None:
         heard.append(change)
 
     lifecycle.listen(listener)
