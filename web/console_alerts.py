@@ -432,6 +432,7 @@ async def alert_detail(
         event=event,
         reading=reading,
         device=device,
+        device_words=DeviceWords(device.label, device.kind) if device else None,
         onlookers=presence.onlookers(alert_id, besides=identity.staff_id),
         outcomes=OUTCOMES,
         notice=request.query_params.get("notice"),

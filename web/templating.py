@@ -33,6 +33,7 @@ def _install_i18n(engine: JinjaTemplateEngine) -> None:
         "channel_name",
         "device_kind_name",
         "event_name",
+        "vital_name",
     ):
         environment.globals[name] = getattr(console_words, name)
     environment.globals["recipient_name"] = console_words.recipient_name

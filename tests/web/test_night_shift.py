@@ -295,9 +295,7 @@ async def test_a_night_shift(
             assert [(a.kind, a.count) for a in silent] == [("devices_silent", 1)]
             told = (
                 await session.exec(
-                    select(alerts.Notification).where(
-                        alerts.Notification.alert_id == incident.id
-                    )
+                    select(alerts.Notification).where(alerts.Notification.alert_id == incident.id)
                 )
             ).all()
             assert told == []

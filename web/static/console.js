@@ -13,8 +13,12 @@
   var said = document.getElementById("queue-said");
   var refreshing = null;
 
+  var again = false;
+
   function refresh() {
-    if (!live || refreshing) { return refreshing; }
+    if (!live) { return null; }
+    // A change during a fetch may not be in its answer: fetch once more after it.
+    if (refreshing) { again = true; return refreshing; }
     refreshing = fetch(live.getAttribute("data-items"), { credentials: "same-origin" })
       .then(function (response) {
         if (response.status === 401 || response.redirected) { window.location.reload(); return; }
@@ -29,7 +33,10 @@
         });
       })
       .catch(function () { /* the next change or tick tries again */ })
-      .then(function () { refreshing = null; });
+      .then(function () {
+        refreshing = null;
+        if (again) { again = false; refresh(); }
+      });
     return refreshing;
   }
 
