@@ -149,6 +149,7 @@ async def test_the_queue_an_alert_and_a_resident_speak_icelandic_only(
             ).one()
         await page.goto(f"{server.url}/console/alerts/{panic.id}")
         await expect(page.locator("ol.timeline li")).not_to_have_count(0)
+        await expect(page.locator("#alarm-banner")).to_be_visible(timeout=10_000)
         pages["alert"] = await visible_text(page)
         await page.screenshot(path=str(SCREENSHOTS / "console-is-alert.png"), full_page=True)
 
