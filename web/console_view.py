@@ -78,6 +78,7 @@ def console_page(
             "csrf_token": csrf_token_of(request),
             "lang": i18n.current_language(),
             "section": section,
+            "request_path": request.url.path,
             **context,
         },
         status_code=status_code,
