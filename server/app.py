@@ -77,6 +77,16 @@ def _checkin_desk(state: State) -> web.CheckinDesk:
     return runtime.checkins
 
 
+def _notification_channels(settings: Settings) -> tuple[str, ...]:
+    """The channels this installation can send through, so editors offer only those."""
+    configured = {
+        "email": settings.smtp_host,
+        "sms": settings.sms_gateway_url,
+        "push": settings.vapid_private_key,
+    }
+    return ("console", *(name for name, setting in configured.items() if setting))
+
+
 def _tablet_desk(state: State) -> web.HelpDesk:
     """ "I need help" from the tablet page, raised on the alarm path."""
     runtime: Runtime = state.runtime
@@ -144,6 +154,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = care.utcno
                 "runtime": runtime,
                 web.ACCESS_STATE_KEY: _staff_access(settings, runtime, clock),
                 VIDEO_STATE_KEY: video_service(settings, runtime, clock),
+                web.CHANNELS_STATE_KEY: _notification_channels(settings),
             }
         ),
         template_config=web.template_config(),
