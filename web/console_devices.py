@@ -1,10 +1,11 @@
 """Devices of the caller's teams' residents: their health (offline, silent, battery,
-firmware), provisioning with credentials shown once, and revoking."""
+firmware), the technical problems the rules found, provisioning with credentials shown once,
+and revoking (confirmed first, and undone within a while)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from litestar import Request, get, post
@@ -17,11 +18,13 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+import alerts
 import care
 import devices
 from web.auth import visible_resident
 from web.console_alerts import team_resident_ids
 from web.console_view import back_to, console_page, viewer_of
+from web.console_words import DeviceWords
 
 Sessions = NamedDependency[async_sessionmaker[AsyncSession]]
 
@@ -30,6 +33,8 @@ DEVICE_MANAGERS = frozenset({care.StaffRole.COORDINATOR.value, care.StaffRole.TE
 LOW_BATTERY_PCT = 20
 # A device not heard from in this many of its reporting intervals is silent.
 SILENT_AFTER_INTERVALS = 3
+# A revoke can be undone this long (a panic button cut off by mistake is let back in).
+UNDO_REVOKE = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,12 @@ async def devices_page(request: Request[Any, Any, Any], sessions: Sessions) -> T
     async with sessions() as session:
         resident_ids = await team_resident_ids(session, identity.team_ids)
         found = await _team_devices(session, resident_ids, unassigned=manager)
+        # What the rules found wrong with the devices: the technicians' queue.
+        problems = await alerts.queue_alerts(
+            session, identity.team_ids, identity.staff_id, alerts.QueueFilter(severity="technical")
+        )
+        machines = await alerts.devices_of(session, problems)
+        undo = await _undoable(session, request.query_params.get("device"), resident_ids, now)
         residents = {}
         for resident_id in sorted(resident_ids):
             residents[resident_id] = await visible_resident(
@@ -101,6 +112,16 @@ async def devices_page(request: Request[Any, Any, Any], sessions: Sessions) -> T
         kinds=[k.value for k in devices.DeviceKind],
         residents=sorted(residents.values(), key=lambda r: r.full_name),
         notice=request.query_params.get("notice"),
+        technical=[
+            (
+                alert,
+                DeviceWords(machines[alert.device_id].label, machines[alert.device_id].kind)
+                if alert.device_id in machines
+                else None,
+            )
+            for alert in problems
+        ],
+        undo=undo if manager else None,
         offline=sum(1 for h in health if not h.device.online),
         silent=sum(1 for h in health if h.silent),
         low=sum(1 for h in health if h.low_battery),
@@ -163,7 +184,46 @@ async def revoke_device(
             raise NotFoundException(f"no device {device_id}")
         await devices.revoke_device(session, device_id)
         await session.commit()
-    return Redirect("/console/devices?notice=revoked", status_code=303)
+    return Redirect(f"/console/devices?notice=revoked&device={device_id}", status_code=303)
 
 
-DEVICE_ROUTES: list[ControllerRouterHandler] = [devices_page, add_device, revoke_device]
+async def _undoable(
+    session: AsyncSession, device_id: str | None, resident_ids: set[int], now: datetime
+) -> devices.Device | None:
+    """A device of the caller's residents revoked so recently that it may be let back in."""
+    device = await session.get(devices.Device, device_id) if device_id else None
+    if (
+        device is None
+        or device.revoked_at is None
+        or now - device.revoked_at > UNDO_REVOKE
+        or (device.resident_id is not None and device.resident_id not in resident_ids)
+    ):
+        return None
+    return device
+
+
+@post("/console/devices/{device_id:str}/restore", include_in_schema=False)
+async def restore_device(
+    request: Request[Any, Any, Any], device_id: FromPath[str], sessions: Sessions
+) -> Redirect:
+    """Undo a revoke made a moment ago: the device's secret opens the broker again."""
+    viewer = await viewer_of(request, sessions)
+    if viewer.identity.role not in DEVICE_MANAGERS:
+        raise PermissionDeniedException("only a coordinator or a technician may restore devices")
+    async with sessions() as session:
+        mine = await team_resident_ids(session, viewer.identity.team_ids)
+        device = await _undoable(session, device_id, mine, care.utcnow())
+        if device is None:
+            return Redirect("/console/devices?notice=too_late_to_undo", status_code=303)
+        device.revoked_at = None
+        session.add(device)
+        await session.commit()
+    return Redirect("/console/devices?notice=restored", status_code=303)
+
+
+DEVICE_ROUTES: list[ControllerRouterHandler] = [
+    devices_page,
+    add_device,
+    revoke_device,
+    restore_device,
+]
