@@ -21,6 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 import care
 from web.auth import visible_resident
 from web.console_view import console_page, refuse_technician, viewer_of
+from web.console_words import reason_in_words
 from web.i18n import gettext as _
 
 Sessions = NamedDependency[async_sessionmaker[AsyncSession]]
@@ -126,7 +127,7 @@ async def access_log_page(
             if entry.organisation_id is not None
             else "",
             what=action_in_words(entry.action),
-            why=entry.context,
+            why=reason_in_words(entry.context),
         )
         for entry in entries
     ]

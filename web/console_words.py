@@ -414,3 +414,32 @@ def alert_kind_name(kind: str) -> str:
         "call_request_not_taken": _("Call request not taken in time"),
     }
     return names.get(kind, kind.replace("_", " "))
+
+
+# Why a resident's data was read, as the access log stores it: (stored shape, how to say it).
+_REASONS: tuple[tuple[str, Say], ...] = (
+    (r"alert (?P<n>\d+)", lambda m: _("Alert number %(n)s", n=m["n"])),
+    (
+        r"access log (page )?from (?P<a>\S+) to (?P<b>\S+)",
+        lambda m: _("Who viewed the data, %(first)s to %(last)s", first=m["a"], last=m["b"]),
+    ),
+    (r"access log from the start to now", lambda m: _("Who viewed the data, all of it")),
+    ("device list", lambda m: _("The list of devices")),
+    (r"resident page, (?P<days>\d+) days", lambda m: _("The last %(days)s days", days=m["days"])),
+    ("check-in plans and adherence", lambda m: _("Check-in plans and answers")),
+    ("check-in plans", lambda m: _("Check-in plans")),
+    ("new check-in plan form", lambda m: _("A new check-in plan")),
+    (r"(edit )?check-in plan (?P<n>\d+)", lambda m: _("Check-in plan number %(n)s", n=m["n"])),
+    ("edit check-in plan new", lambda m: _("A new check-in plan")),
+    (r"consultation (?P<n>\d+)", lambda m: _("Video call number %(n)s", n=m["n"])),
+)
+_REASONS_COMPILED = tuple((re.compile(shape), say) for shape, say in _REASONS)
+
+
+def reason_in_words(reason: str) -> str:
+    """Why the data was read, in the current language; a reason of an unknown shape as it is."""
+    for shape, say in _REASONS_COMPILED:
+        found = shape.fullmatch(reason)
+        if found:
+            return say(found)
+    return reason
