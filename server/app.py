@@ -87,6 +87,13 @@ def _notification_channels(settings: Settings) -> tuple[str, ...]:
     return ("console", *(name for name, setting in configured.items() if setting))
 
 
+def _push_key(settings: Settings) -> str | None:
+    """The public VAPID key browsers subscribe to web push with (None without push)."""
+    if not settings.vapid_private_key:
+        return None
+    return alerts.WebPushChannel(settings.vapid_private_key).application_server_key
+
+
 def _tablet_desk(state: State) -> web.HelpDesk:
     """ "I need help" from the tablet page, raised on the alarm path."""
     runtime: Runtime = state.runtime
@@ -155,6 +162,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = care.utcno
                 web.ACCESS_STATE_KEY: _staff_access(settings, runtime, clock),
                 VIDEO_STATE_KEY: video_service(settings, runtime, clock),
                 web.CHANNELS_STATE_KEY: _notification_channels(settings),
+                web.PUSH_KEY_STATE_KEY: _push_key(settings),
             }
         ),
         template_config=web.template_config(),

@@ -20,6 +20,7 @@ from web.checkins_api import CheckinsController
 from web.console import CONSOLE_ROUTES
 from web.console_api import ResidentsController
 from web.console_policy import CHANNELS_STATE_KEY
+from web.console_view import PUSH_KEY_STATE_KEY
 from web.console_waiting import WAITING_ROUTES
 from web.device_test_pages import DEVICE_TEST_ROUTES
 from web.pages import index
@@ -48,6 +49,7 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
 __all__ = [
     "ACCESS_STATE_KEY",
     "CHANNELS_STATE_KEY",
+    "PUSH_KEY_STATE_KEY",
     "ROUTE_HANDLERS",
     "AccessPolicy",
     "CheckinDesk",

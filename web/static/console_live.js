@@ -31,8 +31,13 @@
     return !!audio && audio.state === "running";
   }
 
+  function asking() {
+    return !!window.Notification && Notification.permission === "default";
+  }
+
   function showArming() {
-    if (startButton) { startButton.hidden = armed(); }
+    // Shown until sound plays and the browser has been asked about notifications.
+    if (startButton) { startButton.hidden = armed() && !asking(); }
   }
 
   function tones(pattern) {
@@ -65,8 +70,8 @@
   function startShift() {
     var ctx = context();
     if (ctx) { ctx.resume().then(showArming); }
-    if (window.Notification && Notification.permission === "default") {
-      Notification.requestPermission().then(subscribePush);
+    if (asking()) {
+      Notification.requestPermission().then(function () { showArming(); subscribePush(); });
     } else {
       subscribePush();
     }
@@ -76,12 +81,14 @@
   context();
   if (audio && audio.state !== "running") { audio.resume().then(showArming).catch(showArming); }
   showArming();
+  window.setTimeout(function () { subscribePush(); }, 0);
 
   // --- web push to the phone, for when she is not at a console (only with a VAPID key).
   function subscribePush() {
     var key = words("push-key");
     if (!key || !("serviceWorker" in navigator) || !window.PushManager) { return; }
     if (!window.Notification || Notification.permission !== "granted") { return; }
+    try { if (window.sessionStorage.getItem("vaki.push") === key) { return; } } catch (e) { /* private mode */ }
     var raw = window.atob(key.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((key.length + 3) % 4));
     var bytes = new Uint8Array(raw.length);
     for (var i = 0; i < raw.length; i += 1) { bytes[i] = raw.charCodeAt(i); }
@@ -94,6 +101,10 @@
         headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
         body: JSON.stringify(subscription.toJSON())
       });
+    }).then(function (response) {
+      if (response.ok) {
+        try { window.sessionStorage.setItem("vaki.push", key); } catch (e) { /* private mode */ }
+      }
     }).catch(function () { /* the console still rings; push is the extra */ });
   }
 
@@ -169,6 +180,7 @@
 
   function notify(alert) {
     if (!window.Notification || Notification.permission !== "granted") { return; }
+    try { if (window.sessionStorage.getItem("vaki.push") === key) { return; } } catch (e) { /* private mode */ }
     try {
       var note = new Notification(alert.what, { body: alert.who + (alert.facts ? " · " + alert.facts : ""), tag: "vaki-alert-" + alert.id, requireInteraction: true });
       note.onclick = function () { window.focus(); window.location.assign(alert.url); };
