@@ -1,10 +1,13 @@
 """Alerts and everything that makes sure a person sees them.
 
-Owns alert rules and the alert lifecycle, check-in and reminder plans, escalation
-policies with their tiers and on-call, and notification records. Never speaks MQTT or
-HTTP directly.
+Owns alert rules (``rules``; ``alarm_events`` words each alarm event type the MQTT
+contract names, and rings for any it does not know), the alert lifecycle, check-in and
+reminder plans with what their answers and missed windows call for (``checkins``),
+escalation policies with their tiers and on-call, and notification channels and records.
+Never speaks MQTT or HTTP directly.
 """
 
+from alerts.alarm_events import EVENT_ALARMS, UNWORDED_ALARM, event_alarm, unhandled_alarm
 from alerts.changes import AlertCandidate, AlertChange, TeamNews
 from alerts.channels import (
     Channel,
@@ -17,19 +20,28 @@ from alerts.channels import (
 )
 from alerts.checkins import (
     BUILTIN_QUESTIONS,
+    CALL_REQUEST_EVENT,
+    RESIDENT_EVENTS,
+    UNREPORTED_GRACE,
     Adherence,
     AnswerOutcome,
     CheckinService,
     ClosedPrompt,
+    EventAnswer,
     OutgoingPrompt,
     PlanSpec,
     adherence,
     answer_alert,
+    answered_at,
+    call_not_taken_alert,
+    call_reason,
     closed_prompt_alert,
+    event_answer,
     plan_problems,
     prompt_id_of,
     save_plan,
     settled_conditions,
+    settled_note,
     slots_between,
 )
 from alerts.errors import (
@@ -74,7 +86,7 @@ from alerts.queue import (
     ringing_alerts,
     technical_problems,
 )
-from alerts.rules import DEFAULT_RULES, EVENT_ALARMS, RuleEngine, event_alarm
+from alerts.rules import DEFAULT_RULES, RuleEngine
 
 MODELS = (
     Alert,
@@ -93,9 +105,13 @@ MODELS = (
 
 __all__ = [
     "BUILTIN_QUESTIONS",
+    "CALL_REQUEST_EVENT",
     "DEFAULT_RULES",
     "EVENT_ALARMS",
     "MODELS",
+    "RESIDENT_EVENTS",
+    "UNREPORTED_GRACE",
+    "UNWORDED_ALARM",
     "Adherence",
     "Alert",
     "AlertCandidate",
@@ -122,6 +138,7 @@ __all__ = [
     "EscalationState",
     "EscalationStep",
     "EscalationTier",
+    "EventAnswer",
     "InvalidSubscriptionError",
     "Notification",
     "NotificationStatus",
@@ -147,10 +164,14 @@ __all__ = [
     "add_push_subscription",
     "adherence",
     "answer_alert",
+    "answered_at",
+    "call_not_taken_alert",
+    "call_reason",
     "closed_prompt_alert",
     "coverage_gaps",
     "devices_of",
     "event_alarm",
+    "event_answer",
     "generate_vapid_keys",
     "on_call_now",
     "plan_problems",
@@ -161,6 +182,8 @@ __all__ = [
     "save_plan",
     "save_policy",
     "settled_conditions",
+    "settled_note",
     "slots_between",
     "technical_problems",
+    "unhandled_alarm",
 ]

@@ -1,12 +1,13 @@
 """Devices in residents' homes and the MQTT link to them.
 
-Owns the MQTT topic contract v1, the device registry with provisioning and hashed
-credentials, the embedded broker, and the storage of readings, events and dead letters.
-Never decides what is an alert.
+Owns the MQTT topic contract v1 (``contract``: its event table is the one list of which
+event types are alarms), ingestion (``ingest``), the device registry with provisioning and
+hashed credentials, the embedded broker, and the storage of readings, events and dead
+letters. Never decides what alert an event raises.
 """
 
 from devices.commands import send_command
-from devices.contract import raw_message_id
+from devices.contract import ALARM_EVENT_TYPES, EVENT_TYPES, UNREADABLE_EVENT, raw_message_id
 from devices.embedded_broker import EmbeddedBroker, read_broker_address
 from devices.errors import (
     BrokerStartError,
@@ -18,7 +19,6 @@ from devices.errors import (
 )
 from devices.ingest import (
     ALARM_LANE,
-    UNREADABLE_EVENT,
     BatchSubscriber,
     CommittedEvent,
     CommittedReading,
@@ -55,7 +55,6 @@ from devices.registry import (
     tablet_key,
     unhandled_alarm_events,
 )
-from devices.simulator import SCENARIOS, SimulatedDevice, SimulatedHome, Simulator
 from devices.topics import (
     ALARM_CHANNELS,
     MAIN_CHANNELS,
@@ -68,12 +67,13 @@ MODELS = (Device, Reading, Event, DeadLetter, TabletPairing, PairingAttempt)
 
 __all__ = [
     "ALARM_CHANNELS",
+    "ALARM_EVENT_TYPES",
     "ALARM_LANE",
+    "EVENT_TYPES",
     "EXPECTED_INTERVAL_S",
     "MAIN_CHANNELS",
     "MODELS",
     "MOSQUITTO_CONF",
-    "SCENARIOS",
     "SERVICE_USERNAME",
     "UNREADABLE_EVENT",
     "BatchSubscriber",
@@ -97,9 +97,6 @@ __all__ = [
     "PairingRefusedError",
     "ProvisionedDevice",
     "Reading",
-    "SimulatedDevice",
-    "SimulatedHome",
-    "Simulator",
     "TabletPairing",
     "TooManyPairingAttemptsError",
     "UnknownDeviceError",

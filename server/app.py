@@ -26,10 +26,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 import alerts
 import care
 import web
+from server.alarm_path import ALERTS_CHANNEL
 from server.health import HealthController
 from server.lifespans import LIFESPANS
 from server.live import ResilientPostgresChannels
-from server.pipeline import ALERTS_CHANNEL
 from server.runtime import Runtime
 from server.settings import Settings
 from server.tablet_desk import TabletDesk

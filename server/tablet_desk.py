@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 import devices
 from care import utcnow
-from server.pipeline import AlarmPipeline
+from server.alarm_path import AlarmPipeline
 
 log = logging.getLogger(__name__)
 

@@ -29,26 +29,31 @@ import math
 import multiprocessing
 import resource
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from multiprocessing.queues import Queue as ProcessQueue
 from multiprocessing.sharedctypes import Synchronized
-from multiprocessing.synchronize import Event as ProcessEvent
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import select
 from sqlmodel import col
 
 import alerts
 import care
 import devices
-from server.bench_ingest import Target
+from bench.checkin_tablets import bare_publisher, subscribe_as_tablets
+from bench.checkin_world import (
+    PromptRow,
+    World,
+    build_world,
+    missed_alerts,
+    move_slot,
+    prompts_of,
+    slot_duplicates,
+)
+from bench.ingest import Target
 from server.lifespans import (
     open_alarms,
     open_broker,
@@ -61,14 +66,8 @@ from server.runtime import Runtime
 from server.settings import Settings
 
 _SPAWN = multiprocessing.get_context("spawn")
-# Rows per INSERT while the world is built.
-_CHUNK = 2000
-# Publishes the bare baseline keeps waiting for the broker at once (as the pipeline does).
-_BARE_IN_FLIGHT = 500
 # Tablets answering at once (each is a request to the service, which has ten connections).
 _ANSWERING = 8
-# A device hash nothing matches: the tablets of a run never log in themselves.
-_NO_LOGIN = "-"
 # The goal: the whole slot on the tablets within this many seconds of its time.
 GOAL_S = 10.0
 
@@ -118,259 +117,6 @@ class Timeline:
             a_closes=a_closes,
             b_due=started + timedelta(seconds=config.b_due_after_s),
         )
-
-
-@dataclass(frozen=True)
-class World:
-    """What the run created: its residents, their tablets, and the plans' original slots."""
-
-    resident_ids: list[int]
-    device_ids: list[str]
-    plan_ids: list[int]
-    slot_a: datetime
-    slot_b: datetime
-    planned: int
-    planning_s: float
-
-
-# --- The tablets and the baseline (processes of their own) -----------------------------
-
-
-def _client(target: Target, client_id: str, login: tuple[str, str]) -> paho.Client:
-    """A paho client for the broker under test, not yet connected."""
-    version = paho.MQTTv5 if target.protocol == "5" else paho.MQTTv311
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=version)
-    if login[0]:
-        client.username_pw_set(*login)
-    client.max_inflight_messages_set(1000)
-    client.max_queued_messages_set(0)
-    return client
-
-
-def _tablets(
-    target: Target,
-    login: tuple[str, str],
-    *,
-    ready: ProcessEvent,
-    stop: ProcessEvent,
-    received: Synchronized[int],
-    sample: ProcessQueue[bytes],
-    results: ProcessQueue[list[tuple[str, str, float]]],
-) -> None:
-    """Every resident's tablet in one subscriber: note (device, command id, arrival), and
-    hand over the first prompt as the baseline's sample."""
-    arrivals: list[tuple[str, str, float]] = []
-
-    def on_message(_client: paho.Client, _userdata: Any, message: paho.MQTTMessage) -> None:
-        """One command arrived (paho's thread)."""
-        now = time.time()
-        try:
-            command_id = str(json.loads(message.payload)["id"])
-        except (ValueError, KeyError, TypeError):
-            command_id = "?"
-        if not arrivals:
-            sample.put(bytes(message.payload))
-        arrivals.append((message.topic.split("/")[3], command_id, now))
-        received.value += 1
-
-    def on_subscribe(*_args: Any) -> None:
-        """The broker has the subscription: commands reach us from now on."""
-        ready.set()
-
-    client = _client(target, f"bench-tablets-{uuid.uuid4().hex[:6]}", login)
-    client.on_message = on_message
-    client.on_subscribe = on_subscribe
-    client.connect(target.host, target.port, keepalive=60)
-    client.subscribe(devices.device_topic("+", "cmd"), 1)
-    client.loop_start()
-    stop.wait()
-    client.disconnect()
-    client.loop_stop()
-    results.put(arrivals)
-
-
-def _bare_publisher(
-    target: Target,
-    login: tuple[str, str],
-    device_ids: list[str],
-    template: dict[str, Any],
-    results: ProcessQueue[float],
-) -> None:
-    """Publish one command per device, QoS 1, as fast as the broker confirms; report the
-    moment of the first publish."""
-    client = _client(target, f"bench-bare-{uuid.uuid4().hex[:6]}", login)
-    client.connect(target.host, target.port, keepalive=60)
-    client.loop_start()
-    waiting: list[paho.MQTTMessageInfo] = []
-    first = time.time()
-    for number, device_id in enumerate(device_ids):
-        payload = json.dumps({**template, "id": f"bare-{number}"}, separators=(",", ":"))
-        waiting.append(client.publish(devices.device_topic(device_id, "cmd"), payload, qos=1))
-        if len(waiting) >= _BARE_IN_FLIGHT:
-            waiting.pop(0).wait_for_publish(30)
-    for info in waiting:
-        info.wait_for_publish(30)
-    client.disconnect()
-    client.loop_stop()
-    results.put(first)
-
-
-# --- The world ---------------------------------------------------------------------------
-
-
-def _minute(moment: datetime) -> datetime:
-    """The start of the minute ``moment`` falls in."""
-    return moment.replace(second=0, microsecond=0)
-
-
-async def _insert(engine: AsyncEngine, table: Any, rows: list[dict[str, Any]]) -> list[Any]:
-    """Insert rows in chunks; return their new ids in order (when the table has an id)."""
-    ids: list[Any] = []
-    async with engine.begin() as connection:
-        for start in range(0, len(rows), _CHUNK):
-            chunk = rows[start : start + _CHUNK]
-            if "id" in table.c and "id" not in chunk[0]:
-                statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-                ids.extend((await connection.execute(statement, chunk)).scalars().all())
-            else:
-                await connection.execute(insert(table), chunk)
-    return ids
-
-
-def _row(model: Any) -> dict[str, Any]:
-    """A model's column values, defaults filled in, without an unset id."""
-    values: dict[str, Any] = model.model_dump()
-    if values.get("id") is None:
-        values.pop("id", None)
-    return values
-
-
-async def _build_world(runtime: Runtime, config: CheckinBenchConfig) -> World:
-    """A care team with an on-call nurse and a policy; residents, tablets and plans."""
-    assert runtime.sessions is not None
-    assert runtime.engine is not None
-    run = uuid.uuid4().hex[:6]
-    async with runtime.sessions() as session, session.begin():
-        org = await care.ensure_organisation(session, "Benchmark municipality")
-        team = care.CareTeam(name=f"Check-in benchmark {run}")
-        session.add(team)
-        await session.flush()
-        nurse = await care.add_staff_user(
-            session,
-            username=f"bench-{run}",
-            full_name="Bench Nurse",
-            password=care.new_secret(),
-            role=care.StaffRole.NURSE,
-            organisation=org,
-        )
-        assert team.id is not None
-        assert nurse.id is not None
-        session.add(care.TeamMembership(team_id=team.id, staff_id=nurse.id))
-        session.add_all(
-            alerts.OnCallShift(
-                team_id=team.id, staff_id=nurse.id, weekday=d, starts="00:00", ends="00:00"
-            )
-            for d in range(1, 8)
-        )
-        policy = alerts.EscalationPolicy(team_id=team.id, name="Bench", last_tier_repeats=0)
-        session.add(policy)
-        await session.flush()
-        assert policy.id is not None
-        # Nobody acknowledges during a run; the next tier must not come due in it.
-        session.add(
-            alerts.EscalationTier(
-                policy_id=policy.id,
-                position=1,
-                timeout_s=900,
-                recipients=[{"kind": "on_call"}],
-                channels=["console"],
-            )
-        )
-        team_id = team.id
-
-    now = care.utcnow()
-    resident_ids = await _insert(
-        runtime.engine,
-        care.Resident.__table__,  # type: ignore[attr-defined]
-        [
-            _row(care.Resident(full_name=f"Íbúi {n} Benchmark", time_zone="Atlantic/Reykjavik"))
-            for n in range(config.residents)
-        ],
-    )
-    await _insert(
-        runtime.engine,
-        care.ResidentTeam.__table__,  # type: ignore[attr-defined]
-        [{"resident_id": r, "team_id": team_id} for r in resident_ids],
-    )
-    device_ids = [f"tab-{run}-{n}" for n in range(config.residents)]
-    await _insert(
-        runtime.engine,
-        devices.Device.__table__,  # type: ignore[attr-defined]
-        [
-            _row(
-                devices.Device(
-                    id=device_id,
-                    kind=devices.DeviceKind.TABLET,
-                    resident_id=resident_id,
-                    label="tablet",
-                    # Nobody logs in with it: the subscriber stands in for every tablet.
-                    secret_hash=_NO_LOGIN,
-                    online=True,
-                    last_seen_at=now,
-                )
-            )
-            for device_id, resident_id in zip(device_ids, resident_ids, strict=True)
-        ],
-    )
-    # Reykjavik is UTC all year, so local "HH:MM" is UTC too. A was a minute ago, B is now,
-    # C is later in the day; the run moves A and B to its own timeline.
-    slot_a = _minute(now) - timedelta(minutes=1)
-    slot_b = _minute(now)
-    slot_c = slot_a + timedelta(hours=6)
-    plan_ids = await _insert(
-        runtime.engine,
-        alerts.CheckinPlan.__table__,  # type: ignore[attr-defined]
-        [
-            _row(
-                alerts.CheckinPlan(
-                    resident_id=resident_id,
-                    kind=alerts.CheckinKind.WELLBEING,
-                    title="Daily check-in",
-                    times=sorted(f"{slot:%H:%M}" for slot in (slot_a, slot_b, slot_c)),
-                    window_min=config.window_min,
-                    reminder_before_close_min=0,
-                    created_at=slot_a - timedelta(minutes=1),
-                    updated_at=slot_a - timedelta(minutes=1),
-                )
-            )
-            for resident_id in resident_ids
-        ],
-    )
-    planning = time.perf_counter()
-    planned = await alerts.CheckinService(runtime.sessions).plan_ahead()
-    return World(
-        resident_ids=resident_ids,
-        device_ids=device_ids,
-        plan_ids=plan_ids,
-        slot_a=slot_a,
-        slot_b=slot_b,
-        planned=planned,
-        planning_s=time.perf_counter() - planning,
-    )
-
-
-async def _move_slot(
-    engine: AsyncEngine, world: World, slot: datetime, due: datetime, window_min: int
-) -> int:
-    """Move one planned slot of the run's plans to ``due`` (window kept); return how many."""
-    prompt = alerts.CheckinPrompt
-    async with engine.begin() as connection:
-        result = await connection.execute(
-            update(prompt)
-            .where(col(prompt.plan_id).in_(world.plan_ids), col(prompt.slot_at) == slot)
-            .values(slot_at=due, closes_at=due + timedelta(minutes=window_min), remind_at=None)
-        )
-    return int(result.rowcount)
 
 
 # --- The residents answer -----------------------------------------------------------------
@@ -455,95 +201,13 @@ async def _sample_rss(peak: list[float]) -> None:
 
 
 @dataclass(frozen=True)
-class _PromptRow:
-    """A prompt of the run as the database has it at the end."""
-
-    id: int
-    resident_id: int
-    plan_id: int
-    slot_at: datetime
-    closes_at: datetime
-    status: str
-    sent_at: datetime | None
-    closed_at: datetime | None
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    """A UTC datetime, also from a naive one (read as UTC)."""
-    return None if value is None else care.as_utc(value)
-
-
-async def _prompts_of(engine: AsyncEngine, world: World, slots: list[datetime]) -> list[_PromptRow]:
-    """The run's prompts of the given slots."""
-    prompt = alerts.CheckinPrompt
-    async with engine.connect() as connection:
-        rows = (
-            await connection.execute(
-                select(
-                    col(prompt.id),
-                    col(prompt.resident_id),
-                    col(prompt.plan_id),
-                    col(prompt.slot_at),
-                    col(prompt.closes_at),
-                    col(prompt.status),
-                    col(prompt.sent_at),
-                    col(prompt.closed_at),
-                ).where(col(prompt.plan_id).in_(world.plan_ids), col(prompt.slot_at).in_(slots))
-            )
-        ).all()
-    return [
-        _PromptRow(
-            id=int(row[0] or 0),
-            resident_id=row[1],
-            plan_id=row[2],
-            slot_at=_aware(row[3]) or row[3],
-            closes_at=_aware(row[4]) or row[4],
-            status=str(row[5]),
-            sent_at=_aware(row[6]),
-            closed_at=_aware(row[7]),
-        )
-        for row in rows
-    ]
-
-
-async def _slot_duplicates(engine: AsyncEngine, world: World) -> int:
-    """Prompts beyond the first for any (plan, slot) of the run."""
-    prompt = alerts.CheckinPrompt
-    async with engine.connect() as connection:
-        counts = (
-            await connection.execute(
-                select(func.count())
-                .where(col(prompt.plan_id).in_(world.plan_ids))
-                .group_by(col(prompt.plan_id), col(prompt.slot_at))
-                .having(func.count() > 1)
-            )
-        ).all()
-    return sum(int(row[0]) - 1 for row in counts)
-
-
-async def _missed_alerts(engine: AsyncEngine, world: World) -> dict[int, datetime]:
-    """When each of the run's residents got a missed-check-in alert."""
-    alert = alerts.Alert
-    async with engine.connect() as connection:
-        rows = (
-            await connection.execute(
-                select(col(alert.resident_id), col(alert.first_seen_at)).where(
-                    col(alert.kind) == "checkin_missed",
-                    col(alert.resident_id).in_(world.resident_ids),
-                )
-            )
-        ).all()
-    return {int(row[0] or 0): _aware(row[1]) or row[1] for row in rows}
-
-
-@dataclass(frozen=True)
 class _ServiceRun:
     """What the service did with slots A and B, as the database has it afterwards."""
 
     timeline: Timeline
     answered: int
-    a_rows: list[_PromptRow]
-    b_rows: list[_PromptRow]
+    a_rows: list[PromptRow]
+    b_rows: list[PromptRow]
     missed_at: dict[int, datetime]
     slot_duplicates: int
     rss_mb: tuple[float, float]
@@ -596,8 +260,8 @@ async def _run_service(
     engine = runtime.engine
     gc.collect()
     timeline = Timeline.starting(care.utcnow(), config)
-    moved_a = await _move_slot(engine, world, world.slot_a, timeline.a_due, config.window_min)
-    moved_b = await _move_slot(engine, world, world.slot_b, timeline.b_due, config.window_min)
+    moved_a = await move_slot(engine, world, world.slot_a, timeline.a_due, config.window_min)
+    moved_b = await move_slot(engine, world, world.slot_b, timeline.b_due, config.window_min)
     rss_before = _rss_mb()
     peak = [rss_before]
     sampler = asyncio.create_task(_sample_rss(peak), name="bench-rss")
@@ -609,16 +273,16 @@ async def _run_service(
         # Every tablet has both slots (or the time is up), and A's window has closed.
         within = (timeline.b_due - care.utcnow()).total_seconds() + 120
         await _wait_for(lambda: received.value >= moved_a + moved_b, max(within, 5.0))
-        a_rows: list[_PromptRow] = []
+        a_rows: list[PromptRow] = []
         for _ in range(300):
-            a_rows = await _prompts_of(engine, world, [timeline.a_due])
+            a_rows = await prompts_of(engine, world, [timeline.a_due])
             if all(row.status not in ("scheduled", "sent") for row in a_rows):
                 break
             await asyncio.sleep(0.2)
         missed = {row.resident_id for row in a_rows if row.status == alerts.PromptStatus.MISSED}
         missed_at: dict[int, datetime] = {}
         for _ in range(300):
-            missed_at = await _missed_alerts(engine, world)
+            missed_at = await missed_alerts(engine, world)
             if missed <= missed_at.keys():
                 break
             await asyncio.sleep(0.2)
@@ -631,9 +295,9 @@ async def _run_service(
         timeline=timeline,
         answered=answered,
         a_rows=a_rows,
-        b_rows=await _prompts_of(engine, world, [timeline.b_due]),
+        b_rows=await prompts_of(engine, world, [timeline.b_due]),
         missed_at=missed_at,
-        slot_duplicates=await _slot_duplicates(engine, world),
+        slot_duplicates=await slot_duplicates(engine, world),
         rss_mb=(rss_before, peak[0]),
         jobs=jobs,
     )
@@ -651,9 +315,9 @@ async def run_checkin_bench(settings: Settings, config: CheckinBenchConfig) -> d
         await stack.enter_async_context(open_database(runtime))
         await stack.enter_async_context(open_broker(runtime))
         target, login, broker_name = _target(runtime, settings)
-        world = await _build_world(runtime, config)
+        world = await build_world(runtime, config.residents, config.window_min)
         tablets = _SPAWN.Process(
-            target=_tablets,
+            target=subscribe_as_tablets,
             args=(target, login),
             kwargs={
                 "ready": ready,
@@ -677,7 +341,7 @@ async def run_checkin_bench(settings: Settings, config: CheckinBenchConfig) -> d
         template = json.loads(await asyncio.to_thread(sample.get, True, 10))
         before = received.value
         bare = _SPAWN.Process(
-            target=_bare_publisher,
+            target=bare_publisher,
             args=(target, login, world.device_ids, template, bare_queue),
             daemon=True,
         )

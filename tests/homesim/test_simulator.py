@@ -19,11 +19,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 import care
 import devices
-from devices.simulator import PlannedAction, SimulatedDevice, SimulatedHome, Simulator
+from homesim import PlannedAction, SimulatedDevice, SimulatedHome, Simulator
 from server.app import create_app
 from server.db import create_engine, session_factory
 from server.settings import Settings
-from tests.devices.test_virtual_device import forget_on_broker
+from tests.homesim.test_device import forget_on_broker
 
 # The plausible ranges of docs/mqtt.md, copied from the document rather than the code.
 DOC_RANGES: dict[str, dict[str, tuple[float, float]]] = {

@@ -23,7 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 import care
 import devices
-from devices.virtual_device import VirtualDevice
+from homesim import VirtualDevice
 from server.app import create_app
 from server.db import create_engine, session_factory
 from server.settings import Settings
@@ -330,7 +330,7 @@ async def test_every_message_survives_a_broker_restart(
 DOOMED_DEVICE = """
 import asyncio, sys
 from pathlib import Path
-from devices.virtual_device import VirtualDevice
+from homesim import VirtualDevice
 
 async def main() -> None:
     device_id, password, port, outbox = sys.argv[1:]

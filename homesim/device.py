@@ -4,42 +4,46 @@ It exists to prove that the public contract v1 is enough to build a device, and 
 the service in tests and simulations: persistent outbox, server acks, resends with backoff,
 retained status with a Last Will, reconnects with jittered backoff, commands.
 
-Threading: paho's own network thread (``loop_start``) would cost one OS thread per device,
-and the simulator runs hundreds of devices on one event loop. Instead each paho client is
-driven from asyncio: its socket is watched with ``add_reader``/``add_writer`` and
-``loop_misc`` runs once a second for the keepalive. Every paho callback (CONNACK, messages,
-PUBACKs, disconnects) therefore runs on the event loop thread and needs no locking. Only
-the blocking TCP connect runs in a worker thread, so a slow or unreachable broker never
-stalls the loop; the socket hooks paho calls from there are handed to the loop with
-``call_soon_threadsafe``. Reconnecting is ours rather than paho's because the contract asks
-for random jitter, and a fresh paho client per connection means the outbox, not paho's
-in-flight queue, is the one place that decides what gets resent.
+Threading: every paho client is driven from the event loop (see homesim.loop_sockets), so
+every paho callback runs on the loop thread and needs no locking. Reconnecting is ours
+rather than paho's because the contract asks for random jitter, and a fresh paho client per
+connection means the outbox, not paho's in-flight queue, is the one place that decides what
+gets resent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
 import random
-import secrets
-import socket
-import sqlite3
-import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, ParamSpec, Protocol, TypeVar
+from typing import Any, Literal, ParamSpec, TypeVar
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+
+from homesim.contract import (
+    BATCH_HEAD,
+    BATCH_TAIL,
+    MAX_PAYLOAD_BYTES,
+    OFFLINE_STATUS,
+    SESSION_EXPIRY_S,
+    TOPIC_PREFIX,
+    compact_json,
+    raw_id,
+    rfc3339,
+    utc_now,
+)
+from homesim.loop_sockets import LoopSockets
+from homesim.outbox import MemoryStore, OutboxStore, Pending, SqliteStore, payloads
 
 log = logging.getLogger(__name__)
 
@@ -49,211 +53,8 @@ _R = TypeVar("_R")
 MqttVersion = Literal["3.1.1", "5"]
 Clock = Callable[[], datetime | None]
 
-TOPIC_PREFIX = "vaki/v1/d"
-MAX_PAYLOAD_BYTES = 65_536
-MAX_BATCH_ITEMS = 500
-SESSION_EXPIRY_S = 86_400
-OFFLINE_STATUS = b'{"online":false}'
-_BATCH_HEAD, _BATCH_TAIL = b'{"batch":[', b"]}"
 # CONNACK codes that mean "this broker does not speak MQTT 5" (v3 code 1, v5 code 0x84).
 _PROTOCOL_REFUSED = frozenset({1, 0x84})
-
-
-def utc_now() -> datetime:
-    """The current time in UTC: the default device clock."""
-    return datetime.now(UTC)
-
-
-def rfc3339(moment: datetime) -> str:
-    """Format a time as the contract wants it: RFC 3339 in UTC with a Z."""
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        # The server refuses a time without an offset; fail here, where the bug is.
-        raise ValueError("ts has no time zone offset")
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def compact_json(document: Any) -> bytes:
-    """JSON without spaces: 500 readings only fit in 64 KiB as compact JSON."""
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
-
-
-def raw_id(payload: bytes) -> str:
-    """The id the server acks a raw payload under: the first 32 hex digits of its SHA-256."""
-    return hashlib.sha256(payload).hexdigest()[:32]
-
-
-@dataclass
-class _Pending:
-    """A message in the outbox: kept until the server acks its id."""
-
-    id: str
-    channel: str  # "reading", "event" or "raw/{codec}"
-    body: bytes  # one reading or event as compact JSON, or the raw bytes
-    sends: int = 0
-    sent_at: float = 0.0  # event loop time of the last send
-
-    def due_at(self, first_s: float, max_s: float) -> float:
-        """When this message should be sent again if no ack comes: 30 s, 60 s, ... 10 min."""
-        if not self.sends:
-            return 0.0  # never sent: due now
-        return self.sent_at + min(first_s * 2.0 ** min(self.sends - 1, 30), max_s)
-
-
-class _Store(Protocol):
-    """Where the outbox and the boot counter live between runs."""
-
-    persistent: bool
-
-    def open(self) -> tuple[str, int, list[tuple[str, str, bytes]]]:
-        """Return the install token, this run's boot number and the stored outbox."""
-        ...
-
-    def put(self, rows: Sequence[tuple[str, str, bytes]]) -> None:
-        """Store (id, channel, body) rows durably."""
-        ...
-
-    def remove(self, ids: Sequence[str]) -> None:
-        """Forget acked ids."""
-        ...
-
-    def close(self) -> None:
-        """Release the storage."""
-        ...
-
-
-class _MemoryStore:
-    """An outbox that lives as long as the process: for simulations that need no durability."""
-
-    persistent = False
-
-    def open(self) -> tuple[str, int, list[tuple[str, str, bytes]]]:
-        """A random token per process keeps ids unique without any storage."""
-        return secrets.token_hex(4), 1, []
-
-    def put(self, rows: Sequence[tuple[str, str, bytes]]) -> None:
-        """Nothing to store: the in-memory outbox is the copy."""
-
-    def remove(self, ids: Sequence[str]) -> None:
-        """Nothing to forget."""
-
-    def close(self) -> None:
-        """Nothing to release."""
-
-
-class _SqliteStore:
-    """The outbox in a SQLite file: survives the process being killed and a power cut."""
-
-    persistent = True
-
-    def __init__(self, path: Path) -> None:
-        """Use the file at path; it is opened by open()."""
-        self._path = path
-        # Calls come from worker threads, one at a time per operation but not per thread.
-        self._lock = threading.Lock()
-        self._db: sqlite3.Connection | None = None
-
-    def _connection(self) -> sqlite3.Connection:
-        """The open connection, or an error after close."""
-        if self._db is None:
-            raise RuntimeError(f"outbox {self._path} is closed")
-        return self._db
-
-    def open(self) -> tuple[str, int, list[tuple[str, str, bytes]]]:
-        """Open or create the file and count one more boot."""
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        with self._lock:
-            db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-            self._db = db
-            # WAL with synchronous=FULL: a committed put survives a power cut for one fsync.
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
-            )
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-                " id TEXT NOT NULL UNIQUE, channel TEXT NOT NULL, body BLOB NOT NULL)"
-            )
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
-                # The token tells a recreated file from the old one, so that a lost file
-                # (a factory reset) cannot make the boot counter repeat old ids.
-                token = meta.get("token") or secrets.token_hex(4)
-                boot = int(meta.get("boot", "0")) + 1
-                db.executemany(
-                    "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-                    [("token", token), ("boot", str(boot))],
-                )
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            rows = db.execute("SELECT id, channel, body FROM outbox ORDER BY seq").fetchall()
-        return token, boot, [(str(i), str(c), bytes(b)) for i, c, b in rows]
-
-    def put(self, rows: Sequence[tuple[str, str, bytes]]) -> None:
-        """Insert the rows in one transaction; a resent id is already there."""
-        with self._lock:
-            db = self._connection()
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.executemany(
-                    "INSERT OR IGNORE INTO outbox (id, channel, body) VALUES (?, ?, ?)", rows
-                )
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-
-    def remove(self, ids: Sequence[str]) -> None:
-        """Delete the acked ids in one transaction."""
-        with self._lock:
-            db = self._connection()
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-
-    def close(self) -> None:
-        """Close the file."""
-        with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
-
-
-def _payloads(entries: Iterable[_Pending]) -> Iterator[tuple[str, bytes, list[_Pending]]]:
-    """Group outbox entries into publishable payloads, in order: readings into batches."""
-    batch: list[_Pending] = []
-    size = len(_BATCH_HEAD) + len(_BATCH_TAIL)
-
-    def flush() -> Iterator[tuple[str, bytes, list[_Pending]]]:
-        """Publish the batch so far: a lone reading goes as a plain reading."""
-        nonlocal batch, size
-        if len(batch) == 1:
-            yield "reading", batch[0].body, batch
-        elif batch:
-            body = _BATCH_HEAD + b",".join(p.body for p in batch) + _BATCH_TAIL
-            yield "reading", body, batch
-        batch, size = [], len(_BATCH_HEAD) + len(_BATCH_TAIL)
-
-    for entry in entries:
-        if entry.channel != "reading":
-            # Events are never batched; flushing first keeps the publish order.
-            yield from flush()
-            yield entry.channel, entry.body, [entry]
-            continue
-        extra = len(entry.body) + (1 if batch else 0)
-        if len(batch) >= MAX_BATCH_ITEMS or size + extra > MAX_PAYLOAD_BYTES:
-            yield from flush()
-            extra = len(entry.body)
-        batch.append(entry)
-        size += extra
-    yield from flush()
 
 
 class VirtualDevice:
@@ -297,7 +98,7 @@ class VirtualDevice:
         self._on_ack = on_ack
         # Jitter only: not security relevant, and seedable so simulations repeat.
         self._rng = rng or random.Random()  # noqa: S311
-        self._store: _Store = _SqliteStore(outbox_path) if outbox_path else _MemoryStore()
+        self._store: OutboxStore = SqliteStore(outbox_path) if outbox_path else MemoryStore()
         self._status: dict[str, Any] = {"online": True, "fw": fw}
         if battery is not None:
             self._status["battery"] = battery
@@ -306,7 +107,7 @@ class VirtualDevice:
         self.connects = 0
         self.resends = 0  # sends of a message after its first, by timer or after a reconnect
         self.last_error: str | None = None
-        self._outbox: dict[str, _Pending] = {}
+        self._outbox: dict[str, Pending] = {}
         self._acked: set[str] = set()
         self._seen_commands: set[str] = set()
         self._waiters: list[tuple[set[str], asyncio.Future[None]]] = []
@@ -314,7 +115,7 @@ class VirtualDevice:
         self._token, self._boot, self._seq = "", 0, 0
 
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_thread: int | None = None
+        self._sockets: LoopSockets | None = None
         self._client: paho.Client | None = None
         self._connected = self._connack_seen = False
         self._connected_event = asyncio.Event()
@@ -359,10 +160,10 @@ class VirtualDevice:
         if self._started:
             raise RuntimeError(f"device {self.device_id} was already started")
         self._loop = asyncio.get_running_loop()
-        self._loop_thread = threading.get_ident()
+        self._sockets = LoopSockets(self._loop)
         self._token, self._boot, stored = await self._io(self._store.open)
         for message_id, channel, body in stored:
-            self._outbox[message_id] = _Pending(message_id, channel, body)
+            self._outbox[message_id] = Pending(message_id, channel, body)
         self._started = True
         self._tasks = [
             asyncio.create_task(self._supervise(), name=f"{self.device_id}-link"),
@@ -442,7 +243,7 @@ class VirtualDevice:
         if message_id in self._outbox:
             # Same bytes, same id: the server would store it once anyway.
             return message_id
-        (entry,) = await self._enqueue([_Pending(message_id, f"raw/{codec}", payload)])
+        (entry,) = await self._enqueue([Pending(message_id, f"raw/{codec}", payload)])
         self._publish([entry])
         return entry.id
 
@@ -504,7 +305,7 @@ class VirtualDevice:
 
     def _reading(
         self, type: str, values: Mapping[str, float | None], ts: datetime | None
-    ) -> _Pending:
+    ) -> Pending:
         """A reading as an outbox entry."""
         message_id = self._next_id()
         document: dict[str, Any] = {"id": message_id}
@@ -515,15 +316,15 @@ class VirtualDevice:
         document["values"] = dict(values)
         return self._pending(message_id, "reading", document)
 
-    def _pending(self, message_id: str, channel: str, document: Mapping[str, Any]) -> _Pending:
+    def _pending(self, message_id: str, channel: str, document: Mapping[str, Any]) -> Pending:
         """Serialise once: a resend must carry exactly the same bytes."""
         body = compact_json(document)
-        if len(body) + len(_BATCH_HEAD) + len(_BATCH_TAIL) > MAX_PAYLOAD_BYTES:
+        if len(body) + len(BATCH_HEAD) + len(BATCH_TAIL) > MAX_PAYLOAD_BYTES:
             # The server would refuse it as a whole and never ack it: it would stay forever.
             raise ValueError(f"{channel} {message_id} is {len(body)} bytes; the limit is 65536")
-        return _Pending(message_id, channel, body)
+        return Pending(message_id, channel, body)
 
-    async def _enqueue(self, entries: list[_Pending]) -> list[_Pending]:
+    async def _enqueue(self, entries: list[Pending]) -> list[Pending]:
         """Store durably first: a message that is published before it is stored can be lost."""
         await self._io(self._store.put, [(e.id, e.channel, e.body) for e in entries])
         for entry in entries:
@@ -548,7 +349,7 @@ class VirtualDevice:
 
     # -- publishing and resending -----------------------------------------------------------
 
-    def _publish(self, entries: Iterable[_Pending]) -> None:
+    def _publish(self, entries: Iterable[Pending]) -> None:
         """Publish entries still in the outbox with QoS 1; offline, the reconnect sends them."""
         client = self._client
         if client is None or not self._connected:
@@ -556,7 +357,7 @@ class VirtualDevice:
         assert self._loop is not None
         now = self._loop.time()
         live = [e for e in entries if e.id in self._outbox]
-        for channel, payload, group in _payloads(live):
+        for channel, payload, group in payloads(live):
             client.publish(self._topic(channel), payload, qos=1)
             for entry in group:
                 self.resends += 1 if entry.sends else 0
@@ -607,10 +408,8 @@ class VirtualDevice:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_publish = self._on_publish
-        client.on_socket_open = self._on_socket_open
-        client.on_socket_close = self._on_socket_close
-        client.on_socket_register_write = self._on_socket_register_write
-        client.on_socket_unregister_write = self._on_socket_unregister_write
+        assert self._sockets is not None
+        self._sockets.attach(client)
         return client
 
     def _connect_blocking(self, client: paho.Client) -> None:
@@ -704,31 +503,18 @@ class VirtualDevice:
 
     def _drop(self, client: paho.Client) -> None:
         """Close the connection without DISCONNECT, as a crash or a dead battery would."""
-        sock = client.socket()
-        if sock is None:
-            return
-        if isinstance(sock, socket.socket):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-        # paho reads the end of the stream, closes the socket itself and reports the loss.
-        for _ in range(1000):
-            if client.socket() is None:
-                return
-            client.loop_read()
-        # Never expected on a shut-down socket; close it anyway rather than leak it.
-        self._on_socket_close(client, None, sock)
-        sock.close()
+        if self._sockets is not None:
+            self._sockets.drop(client)
 
     def _forget(self, client: paho.Client) -> None:
         """Make sure an old client holds no socket and can call nothing after we let it go."""
-        self._drop(client)
-        client.on_socket_open = client.on_socket_close = None
-        client.on_socket_register_write = client.on_socket_unregister_write = None
+        if self._sockets is not None:
+            self._sockets.detach(client)
         if self._client is client:
             self._connected = False
             self._connected_event.clear()
 
-    # -- paho callbacks (on the event loop thread, except the socket hooks during connect) --
+    # -- paho callbacks (on the event loop thread: see homesim.loop_sockets) ----------------
 
     def _on_connect(
         self,
@@ -843,51 +629,3 @@ class VirtualDevice:
                 return
             self._seen_commands.add(command_id)
         self.commands.put_nowait(command)
-
-    def _in_loop(self, function: Callable[[], None]) -> None:
-        """Run on the event loop thread: paho calls socket hooks from the connect thread too."""
-        assert self._loop is not None
-        if threading.get_ident() == self._loop_thread:
-            function()
-        else:
-            self._loop.call_soon_threadsafe(function)
-
-    def _on_socket_open(self, client: paho.Client, _userdata: Any, sock: paho.SocketLike) -> None:
-        """Watch the new socket for data from the broker."""
-
-        def watch() -> None:
-            """Only if the socket is still this client's: it may have closed meanwhile."""
-            if client.socket() is sock and self._loop is not None:
-                self._loop.add_reader(sock, client.loop_read)
-
-        self._in_loop(watch)
-
-    def _on_socket_close(self, _client: Any, _userdata: Any, sock: paho.SocketLike) -> None:
-        """Stop watching a socket; paho closes it right after, always on the loop thread."""
-        if self._loop is not None:
-            self._loop.remove_reader(sock)
-            self._loop.remove_writer(sock)
-
-    def _on_socket_register_write(
-        self, client: paho.Client, _userdata: Any, sock: paho.SocketLike
-    ) -> None:
-        """paho has bytes to send: write when the socket can take them."""
-
-        def watch() -> None:
-            """Only if the socket is still this client's: it may have closed meanwhile."""
-            if client.socket() is sock and self._loop is not None:
-                self._loop.add_writer(sock, client.loop_write)
-
-        self._in_loop(watch)
-
-    def _on_socket_unregister_write(
-        self, client: paho.Client, _userdata: Any, sock: paho.SocketLike
-    ) -> None:
-        """Everything is sent: stop asking for writability."""
-
-        def unwatch() -> None:
-            """A closed socket was already unwatched by the close hook."""
-            if client.socket() is sock and self._loop is not None:
-                self._loop.remove_writer(sock)
-
-        self._in_loop(unwatch)

@@ -1,14 +1,18 @@
-"""The alarm path, top to bottom, in one place.
+"""Check-ins and reminders, top to bottom, in one place.
 
-    MQTT message → devices.Ingestor commits readings and events
-      → RuleEngine finds alarms in the committed batch (and in a periodic sweep)
-      → AlertLifecycle opens or counts the alert and schedules its first escalation step
-      → EscalationEngine fires due steps: notifications by tier, then the next tier
-      → every alert change is published on the "alerts" channel → consoles' live stream
+    plans → alerts.CheckinService.plan_ahead writes one prompt per slot, ahead of time
+      → at the slot's time: claim → ``cmd`` to the resident's tablets (devices.send_command)
+        → mark sent (the tablet page shows it too)
+      → before the window closes: a nudge, the same way
+      → an answer (MQTT event or tablet page) is recorded once (CheckinService.answer)
+        → what it calls for (alerts.answer_alert, alerts.call_reason): an alert, a place in
+          the call queue (video.request_call); any answer settles an open missed check-in
+      → a window that closes unanswered: missed (or not sent) → alerts.closed_prompt_alert
+        → the alarm path's AlertLifecycle → escalation
+      → a call request nobody takes in time → alerts.call_not_taken_alert → the same
 
-The steps live in the database; APScheduler only decides when to look. A step scheduled
-for a moment wakes the engine then; a sweep every few seconds catches everything else,
-including steps that were due while the service was down.
+Each hop is one call into a domain's public surface; the rules (what an answer means,
+when a device's clock is believed, when a call waited too long) live in ``alerts``.
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
-from litestar.channels import ChannelsPlugin
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -33,136 +36,6 @@ from server.settings import Settings
 
 log = logging.getLogger(__name__)
 
-ALERTS_CHANNEL = "alerts"
-ESCALATION_WAKE = "escalation-wake"
-# An alarm event that the batch path did not turn into an alert within this time is
-# picked up by the sweep.
-UNHANDLED_GRACE = timedelta(seconds=5)
-
-
-def build_channels(settings: Settings) -> dict[str, alerts.Channel]:
-    """The notification channels the settings configure."""
-    channels: dict[str, alerts.Channel] = {}
-    if settings.smtp_host:
-        channels["email"] = alerts.EmailChannel(
-            settings.smtp_host,
-            settings.smtp_port,
-            sender=settings.smtp_sender,
-            username=settings.smtp_username,
-            password=settings.smtp_password,
-            starttls=settings.smtp_starttls,
-        )
-    if settings.sms_gateway_url:
-        channels["sms"] = alerts.SmsGatewayChannel(
-            settings.sms_gateway_url, token=settings.sms_gateway_token, sender=settings.sms_sender
-        )
-    if settings.vapid_private_key:
-        channels["push"] = alerts.WebPushChannel(
-            settings.vapid_private_key, subject=settings.vapid_subject
-        )
-    return channels
-
-
-class AlarmPipeline:
-    """Wires rules, lifecycle, escalation and the live channel together."""
-
-    def __init__(
-        self,
-        *,
-        lifecycle: alerts.AlertLifecycle,
-        rules: alerts.RuleEngine,
-        escalation: alerts.EscalationEngine,
-        scheduler: AsyncIOScheduler,
-        live: ChannelsPlugin | None,
-    ) -> None:
-        """Connect the parts; nothing runs before ``start``."""
-        self.lifecycle = lifecycle
-        self.rules = rules
-        self.escalation = escalation
-        self._scheduler = scheduler
-        self._live = live
-        lifecycle.listen(self.publish_change)
-        lifecycle.on_step_scheduled = self.wake_escalation
-        escalation.on_step_scheduled = self.wake_escalation
-
-    def start(self, settings: Settings) -> None:
-        """Schedule the sweeps; overdue steps from before a restart fire at once."""
-        self._scheduler.add_job(
-            self.escalation.run_due,
-            "interval",
-            seconds=settings.escalation_sweep_s,
-            id="escalation-sweep",
-            next_run_time=utcnow(),
-            replace_existing=True,
-        )
-        self._scheduler.add_job(
-            self.sweep,
-            "interval",
-            seconds=settings.rules_sweep_s,
-            id="rules-sweep",
-            next_run_time=utcnow(),
-            replace_existing=True,
-        )
-
-    async def on_batch(self, batch: devices.IngestedBatch) -> None:
-        """A committed batch: raise what the rules find."""
-        candidates = await self.rules.on_batch(batch)
-        if candidates:
-            await self.lifecycle.raise_alerts(candidates)
-
-    async def sweep(self) -> None:
-        """Periodic checks: unhandled alarm events, silent devices, quiet homes."""
-        now = utcnow()
-        async with self.lifecycle.sessions() as session:
-            stragglers = await devices.unhandled_alarm_events(session, now - UNHANDLED_GRACE)
-        if stragglers:
-            log.warning("%s alarm events had no alert yet; raising them now", len(stragglers))
-            await self.lifecycle.raise_alerts(
-                [c for event in stragglers if (c := alerts.event_alarm(event))]
-            )
-            async with self.lifecycle.sessions() as session, session.begin():
-                ids = [event.id for event in stragglers if event.id is not None]
-                await devices.mark_alarms_handled(session, ids, now)
-        candidates, cleared = await self.rules.sweep(now)
-        if candidates:
-            await self.lifecycle.raise_alerts(candidates)
-        for key in cleared:
-            await self.lifecycle.resolve_condition(key, outcome="cleared by itself")
-
-    def wake_escalation(self, due_at: datetime) -> None:
-        """Run the engine at ``due_at`` (at once when it is past).
-
-        One wake is pending at a time, the earliest: a burst of alerts starts one engine
-        run, not one each; after each run the next wake is set from the database.
-        """
-        run_at = max(due_at, utcnow())
-        job = self._scheduler.get_job(ESCALATION_WAKE)
-        if job is not None and job.next_run_time is not None and job.next_run_time <= run_at:
-            return
-        self._scheduler.add_job(
-            self.run_escalation,
-            DateTrigger(run_date=run_at),
-            id=ESCALATION_WAKE,
-            replace_existing=True,
-        )
-
-    async def run_escalation(self) -> None:
-        """Fire due steps, then wake again when the next one falls due."""
-        await self.escalation.run_due()
-        following = await self.escalation.next_due()
-        if following is not None:
-            self.wake_escalation(following)
-
-    async def publish_change(self, change: alerts.AlertChange | alerts.TeamNews) -> None:
-        """Tell every console (on every instance, with the PostgreSQL channel backend)."""
-        if self._live is not None:
-            self._live.publish(change.to_json(), ALERTS_CHANNEL)
-
-
-# How long a recorded outcome may wait for its alert before the sweep raises it anyway.
-UNREPORTED_GRACE = timedelta(minutes=2)
-# Events from a resident's devices that the check-in pipeline acts on.
-RESIDENT_EVENTS = frozenset({"checkin_answer", "reminder_ack", "call_request"})
 # Prompts that could not go out are tried again this soon.
 DELIVERY_RETRY = timedelta(seconds=1)
 # Publishes in flight at once while a slot goes out.
@@ -170,16 +43,7 @@ SEND_CONCURRENCY = 500
 
 
 class CheckinPipeline:
-    """Check-ins and reminders, top to bottom.
-
-        plans → CheckinService.plan_ahead writes one prompt per slot, ahead of time
-          → at the slot's time: claim → ``cmd`` to the resident's tablets (broker confirms)
-            → mark sent (the tablet page shows it too)
-          → before the window closes: a nudge, the same way
-          → an answer (MQTT event or tablet page) is recorded once
-            → "not so good" / unclear / not taken: an alert; "please call me": the call
-              queue; any answer settles an open missed-check-in alert
-          → a window that closes unanswered: missed (or not sent) → alert → escalation
+    """Wires the check-in service, the MQTT link, the call queue and the alert lifecycle.
 
     The prompts are the truth, in the database; APScheduler only says when to look: a wake
     at the next due moment, and a sweep every few seconds that also catches up after a
@@ -309,7 +173,7 @@ class CheckinPipeline:
 
     async def _catch_up(self) -> None:
         """Tell the team of outcomes recorded by an instance that stopped before telling."""
-        closed, answered = await self.service.unreported(UNREPORTED_GRACE)
+        closed, answered = await self.service.unreported()
         if closed:
             log.warning("%s closed check-ins were not reported yet; reporting now", len(closed))
             await self._report_closed(closed)
@@ -339,11 +203,12 @@ class CheckinPipeline:
         for key in alerts.settled_conditions(outcome):
             await self.lifecycle.resolve_condition(
                 key,
-                outcome=f"the resident answered at {outcome.answered_at:%Y-%m-%d %H:%M} UTC",
+                outcome=alerts.settled_note(outcome),
                 settled_by_resident=True,
             )
-        if outcome.answer == "call_me":
-            await self.request_call(outcome.resident_id, source="checkin", reason="Please call me")
+        reason = alerts.call_reason(outcome)
+        if reason is not None:
+            await self.request_call(outcome.resident_id, source="checkin", reason=reason)
         candidate = alerts.answer_alert(outcome)
         if candidate is not None:
             await self.lifecycle.raise_alerts([candidate])
@@ -367,14 +232,7 @@ class CheckinPipeline:
             )
         await self.lifecycle.raise_alerts(
             [
-                alerts.AlertCandidate(
-                    kind="call_request_not_taken",
-                    severity=alerts.AlertSeverity.HIGH,
-                    title="Call request not taken",
-                    dedupe_key=f"resident:{request.resident_id}:call_request",
-                    resident_id=request.resident_id,
-                    details={"call_request_id": request.id, "source": request.source},
-                )
+                alerts.call_not_taken_alert(request.resident_id, request.id, request.source)
                 for request in overdue
             ]
         )
@@ -387,7 +245,7 @@ class CheckinPipeline:
         escalated as missed because of a passing error.
         """
         for event in batch.events:
-            if event.resident_id is not None and event.type in RESIDENT_EVENTS:
+            if event.resident_id is not None and event.type in alerts.RESIDENT_EVENTS:
                 await self._apply_or_keep(event)
 
     async def _apply_or_keep(self, event: devices.CommittedEvent) -> None:
@@ -409,25 +267,15 @@ class CheckinPipeline:
     async def _apply(self, event: devices.CommittedEvent) -> None:
         """A call request joins the queue; an answer or a confirmation answers its prompt."""
         assert event.resident_id is not None
-        if event.type == "call_request":
+        if event.type == alerts.CALL_REQUEST_EVENT:
             await self.request_call(event.resident_id, source="device", reason="")
             return
-        answer = event.data.get("answer") if event.type == "checkin_answer" else "taken"
-        answers = event.data.get("answers")
+        reply = alerts.event_answer(event)
         await self.answer(
-            str(event.data.get("prompt_id", "")),
-            answer if isinstance(answer, str) else None,
-            answers if isinstance(answers, dict) else None,
+            reply.reference,
+            reply.answer,
+            reply.answers,
             via="mqtt",
             resident_id=event.resident_id,
-            at=_answered_at(event),
+            at=reply.at,
         )
-
-
-def _answered_at(event: devices.CommittedEvent) -> datetime:
-    """When the resident answered: the device's time when it is believable (a tablet that
-    was offline sends its answer later), else when the answer arrived."""
-    ts = event.device_ts
-    if ts is not None and timedelta(minutes=-1) <= event.received_at - ts <= timedelta(hours=6):
-        return ts
-    return event.received_at

@@ -30,8 +30,9 @@ from sqlmodel import select
 import alerts
 import care
 import devices
+from bench.ingest import Target
+from bench.world import StaffMember, Tier, add_on_call_team
 from server.app import create_app
-from server.bench_ingest import Target
 from server.runtime import Runtime
 from server.settings import Settings
 
@@ -128,41 +129,16 @@ async def _world(
     """A team with an on-call nurse reachable by SMS, pendants, background devices, a token."""
     assert runtime.sessions is not None
     async with runtime.sessions() as session:
-        org = await care.ensure_organisation(session, "Benchmark municipality")
-        team = care.CareTeam(name=f"Benchmark team {uuid.uuid4().hex[:6]}")
-        session.add(team)
-        await session.flush()
-        nurse = await care.add_staff_user(
+        nurse = f"bench-{uuid.uuid4().hex[:6]}"
+        built = await add_on_call_team(
             session,
-            username=f"bench-{uuid.uuid4().hex[:6]}",
-            full_name="Bench Nurse",
-            password=care.new_secret(),
-            role=care.StaffRole.NURSE,
-            organisation=org,
-        )
-        nurse.phone = "+354 800 0000"
-        assert team.id is not None
-        assert nurse.id is not None
-        session.add(care.TeamMembership(team_id=team.id, staff_id=nurse.id))
-        session.add_all(
-            alerts.OnCallShift(
-                team_id=team.id, staff_id=nurse.id, weekday=d, starts="00:00", ends="00:00"
-            )
-            for d in range(1, 8)
-        )
-        policy = alerts.EscalationPolicy(team_id=team.id, name="Bench", last_tier_repeats=2)
-        session.add(policy)
-        await session.flush()
-        assert policy.id is not None
-        session.add_all(
-            alerts.EscalationTier(
-                policy_id=policy.id,
-                position=position,
-                timeout_s=config.tier_timeout_s,
-                recipients=[{"kind": "on_call"}],
-                channels=["console", "sms"],
-            )
-            for position in (1, 2)
+            organisation="Benchmark municipality",
+            team=f"Benchmark team {uuid.uuid4().hex[:6]}",
+            staff=[StaffMember(nurse, "Bench Nurse", phone="+354 800 0000")],
+            on_call=nurse,
+            policy="Bench",
+            tiers=[Tier(config.tier_timeout_s, channels=("console", "sms"))] * 2,
+            last_tier_repeats=2,
         )
         pendants: dict[str, int] = {}
         for n in range(config.panics):
@@ -170,7 +146,7 @@ async def _world(
             session.add(resident)
             await session.flush()
             assert resident.id is not None
-            session.add(care.ResidentTeam(resident_id=resident.id, team_id=team.id))
+            session.add(care.ResidentTeam(resident_id=resident.id, team_id=built.team_id))
             pendant = await devices.provision_device(
                 session, kind=devices.DeviceKind.PANIC_BUTTON, resident_id=resident.id
             )
@@ -181,7 +157,7 @@ async def _world(
                 session, kind=devices.DeviceKind.ACTIVITY_TRACKER, resident_id=None
             )
             background.append((sensor.device.id, sensor.secret))
-        token = await care.create_api_token(session, nurse.username, "bench")
+        token = await care.create_api_token(session, nurse, "bench")
         await session.commit()
     return token, background, pendants
 

@@ -327,7 +327,7 @@ async def _phase(
     }
 
 
-async def run_video_bench(settings: Settings, config: VideoBenchConfig) -> dict[str, Any]:
+async def measure_relay(settings: Settings, config: VideoBenchConfig) -> dict[str, Any]:
     """The whole benchmark: the stock baseline for one call, then the relay ramp."""
     server, task = await _serve(settings, _service(settings, forward_encoded=True))
     clients = _Clients(config.client_processes)
@@ -373,7 +373,7 @@ async def run_video_bench(settings: Settings, config: VideoBenchConfig) -> dict[
     }
 
 
-def bench_settings(settings: Settings) -> tuple[Settings, Any]:
+def _scratch_settings(settings: Settings) -> tuple[Settings, Any]:
     """Settings of a run: a throwaway data directory, free ports, SQLite."""
     import socket
     import tempfile
@@ -396,10 +396,10 @@ def bench_settings(settings: Settings) -> tuple[Settings, Any]:
     return updated, scratch
 
 
-def run(settings: Settings, config: VideoBenchConfig) -> dict[str, Any]:
+def run_video_bench(settings: Settings, config: VideoBenchConfig) -> dict[str, Any]:
     """Run the benchmark in a throwaway data directory."""
-    run_settings, scratch = bench_settings(settings)
+    run_settings, scratch = _scratch_settings(settings)
     try:
-        return asyncio.run(run_video_bench(run_settings, config))
+        return asyncio.run(measure_relay(run_settings, config))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
