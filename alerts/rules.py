@@ -21,15 +21,13 @@ from alerts.alarm_events import condition_key as _key
 from alerts.alarm_events import event_alarm, unhandled_alarms
 from alerts.changes import AlertCandidate
 from alerts.models import Alert, AlertRule, AlertSeverity, AlertStatus
+from alerts.silence import silences
 from care import Resident, ResidentTeam
 from devices import CommittedEvent, CommittedReading, Device, Event, IngestedBatch, Reading
 
 CRITICAL, HIGH, NORMAL, TECHNICAL = (s.value for s in AlertSeverity)
 
 NIGHT = (time(23, 0), time(6, 0))
-# This many of a team's devices silent at once is an outage (a gateway, the broker, the
-# network): one incident for the technicians, not one alert per device.
-OUTAGE_DEVICES = 5
 WAKING = (time(8, 0), time(21, 0))
 SILENCE_FACTOR = 3
 LOW_BATTERY, BATTERY_RECOVERED = 15, 25
@@ -244,7 +242,7 @@ class RuleEngine:
                     # Between the two levels nothing changes: a battery hovering at the
                     # threshold does not flap.
                     cleared.append(battery_key)
-            found, absorbed = await _silences(session, silent, now)
+            found, absorbed = await silences(session, silent, now)
             candidates.extend(found)
             cleared.extend(absorbed)
             candidates.extend(await self._no_motion(session, now))
@@ -418,70 +416,6 @@ class RuleEngine:
             )
         ).first()
         return resolved is not None
-
-
-async def _silences(
-    session: AsyncSession, silent: list[Device], now: datetime
-) -> tuple[list[AlertCandidate], list[str]]:
-    """Silent devices as alerts: one each, or one incident for a team with many at once.
-
-    Returns the candidates and the devices' own silence keys the incident takes over.
-    """
-    teams: dict[int, int | None] = {}
-    if silent:
-        rows = await session.exec(
-            select(ResidentTeam.resident_id, ResidentTeam.team_id)
-            .where(col(ResidentTeam.resident_id).in_({d.resident_id for d in silent}))
-            .order_by(col(ResidentTeam.team_id))
-        )
-        for resident_id, team_id in rows.all():
-            teams.setdefault(resident_id, team_id)
-    by_team: dict[int | None, list[Device]] = {}
-    for device in silent:
-        by_team.setdefault(teams.get(device.resident_id or 0), []).append(device)
-    found: list[AlertCandidate] = []
-    absorbed: list[str] = []
-    for team, quiet in by_team.items():
-        if team is not None and len(quiet) >= OUTAGE_DEVICES:
-            since = min(d.last_seen_at for d in quiet if d.last_seen_at is not None)
-            found.append(
-                AlertCandidate(
-                    kind="devices_silent",
-                    severity=TECHNICAL,
-                    title=f"{len(quiet)} devices silent at once",
-                    dedupe_key=f"team:{team}:outage",
-                    team_id=team,
-                    details={
-                        "count": len(quiet),
-                        "devices": sorted(d.id for d in quiet),
-                        "since": since.isoformat(),
-                    },
-                    auto_resolves=True,
-                    continuing=True,
-                )
-            )
-            absorbed.extend(f"device:{d.id}:silent" for d in quiet)
-            continue
-        for device in quiet:
-            assert device.last_seen_at is not None
-            minutes = int((now - device.last_seen_at).total_seconds() // 60)
-            found.append(
-                AlertCandidate(
-                    kind="device_silent",
-                    severity=TECHNICAL,
-                    title=f"{device.label or device.kind} silent for {minutes} min",
-                    dedupe_key=f"device:{device.id}:silent",
-                    resident_id=device.resident_id,
-                    device_id=device.id,
-                    details={
-                        "since": device.last_seen_at.isoformat(),
-                        "expected_s": device.expected_interval_s,
-                    },
-                    auto_resolves=True,
-                    continuing=True,
-                )
-            )
-    return found, absorbed
 
 
 def _outside(value: float, params: dict[str, Any]) -> bool:
