@@ -4,7 +4,8 @@ The nurse signs in and goes about her work. A panic she acknowledged is pressed 
 rings again; a smoke alarm while she is on a resident's page shows a banner there and sounds
 again and again (the page's audio calls are counted) until she acknowledges it; five motion
 sensors going silent at once are one technical incident that no nurse is notified of and no
-relative is told of, kept out of her queue but for one line.
+relative is told of, kept out of her queue but for one line; a call request reaches the call
+queue live, with a chime.
 """
 
 from __future__ import annotations
@@ -319,6 +320,20 @@ async def test_a_night_shift(
         )
         await expect(page.locator(f"#alert-{incident.id}")).to_contain_text("5 devices")
         assert await page.get_attribute("body", "data-alarms") is None
+
+        # 5. Sigríður asks to be called: the call queue fills in live, with a chime.
+        await page.goto(f"{server.url}/console/")
+        await expect(page.locator("#live-state")).to_have_class("live on", timeout=10_000)
+        await expect(page.locator("#call-list li")).to_have_count(0)
+        await page.evaluate("window.notReloaded = true")
+        chimed = await tones(page)
+        await asyncio.to_thread(
+            pendant.publish, f"vaki/v1/d/{world.panic_button}/event", event("call_request")
+        )
+        await expect(page.locator("#call-list li")).to_have_count(1, timeout=10_000)
+        await expect(page.locator("#calls-count")).to_have_text("1")
+        assert await tones(page) == chimed + 2
+        assert await page.evaluate("window.notReloaded === true")
         assert errors == []
         await context.close()
     finally:
