@@ -340,17 +340,17 @@ def alert_facts(kind: str, details: Mapping[str, Any], device: DeviceWords | Non
     facts: list[str] = []
     if kind == "vital_range":
         facts.extend(_vital_facts(details))
-    elif kind == "weight_gain":
+    elif kind == "weight_gain" and "gain_kg" in details:
         facts.append(
             _(
                 "Up %(kg)s kg in %(days)s days",
-                kg=_number(details.get("gain_kg", 0)),
+                kg=_number(details["gain_kg"]),
                 days=details.get("days", 3),
             )
         )
-    elif kind == "device_silent":
+    elif kind == "device_silent" and "since" in details:
         facts.append(_("Not heard from since %(time)s", time=_at(details.get("since"))))
-    elif kind == "low_battery":
+    elif kind == "low_battery" and "battery" in details:
         facts.append(_("Battery at %(level)s per cent", level=details.get("battery", "—")))
     elif kind == "devices_silent":
         facts.append(
@@ -365,11 +365,13 @@ def alert_facts(kind: str, details: Mapping[str, Any], device: DeviceWords | Non
         answers = details.get("answers")
         if isinstance(answers, Mapping):
             facts.extend(_answer_word(str(q), v) for q, v in answers.items())
-    elif kind in ("checkin_missed", "medication_missed", "checkin_not_sent"):
+    elif kind in ("checkin_missed", "medication_missed", "checkin_not_sent") and details.get(
+        "slot_at"
+    ):
         facts.append(_("Asked at %(time)s", time=_at(details.get("slot_at"))))
-    elif kind == "no_motion":
+    elif kind == "no_motion" and "since" in details:
         facts.append(_("No movement since %(time)s", time=_at(details.get("since"))))
-    elif kind == "bed_exit_no_return":
+    elif kind == "bed_exit_no_return" and "bed_exit_at" in details:
         facts.append(_("Out of bed since %(time)s", time=_at(details.get("bed_exit_at"))))
     if device is not None and kind != "devices_silent":
         facts.append(device.name)
