@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -33,7 +34,7 @@ async def test_unacknowledged_first_then_severity_then_the_oldest(
         assert other.id is not None
         assert nurse.id is not None
 
-        def alert(name: str, severity: str, minutes: int, **extra: object) -> alerts.Alert:
+        def alert(name: str, severity: str, minutes: int, **extra: Any) -> alerts.Alert:
             return alerts.Alert(
                 team_id=extra.pop("team_id", team.id),
                 kind=name,
