@@ -13,6 +13,7 @@ from server.cli.common import fail, load_settings, run_with_database
 from server.cli.demo import print_world
 from server.db import check_database, describe_url
 from server.demo import load_demo_world
+from server.demo_mail import start_demo_mail
 from server.errors import PortInUseError, StartupError
 from server.logging import configure_logging
 
@@ -57,9 +58,13 @@ def serve(
         sock = bind_http_socket(settings.http_host, settings.http_port)
     except StartupError as err:
         raise fail(str(err)) from err
+    mail = None
     if demo:
         world = run_with_database(settings, load_demo_world)
         print_world(world, as_json=False)
+        if not settings.smtp_host:
+            mail = start_demo_mail(settings)  # so the demo's policies can e-mail
+            typer.echo(f"Demo e-mail is kept in {settings.data_dir / 'demo-mail'}", err=True)
     else:
         try:
             asyncio.run(check_database(settings.effective_database_url))
@@ -83,6 +88,10 @@ def serve(
         timeout_graceful_shutdown=10,
     )
     server = uvicorn.Server(config)
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    finally:
+        if mail is not None:
+            mail.stop()
     if not server.started:
         raise fail("the service did not start; see the log above", code=3)
