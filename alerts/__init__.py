@@ -4,7 +4,9 @@ Owns alert rules (``rules``; ``alarm_events`` words each alarm event type the MQ
 contract names, and rings for any it does not know), the alert lifecycle, check-in and
 reminder plans with what their answers and missed windows call for (``checkins``),
 escalation policies with their tiers and on-call, and notification channels and records.
-Never speaks MQTT or HTTP directly.
+``AlertService`` (the queue, acknowledge, resolve, policy, rota and overrides) and
+``CheckinPlanService`` are what the web calls; they hold the role rules. Never speaks
+MQTT or HTTP directly.
 """
 
 from alerts.alarm_events import EVENT_ALARMS, UNWORDED_ALARM, event_alarm, unhandled_alarm
@@ -44,14 +46,19 @@ from alerts.checkins import (
     settled_note,
     slots_between,
 )
+from alerts.console_views import AlertStory, QueueEntry, TimelineLine
 from alerts.errors import (
     AlertNotFoundError,
     AlertsError,
     AlertStateError,
+    InvalidError,
     InvalidSubscriptionError,
+    NotAllowedError,
+    NotFoundError,
     PlanError,
     PolicyGapError,
     PromptNotFoundError,
+    StateConflictError,
 )
 from alerts.escalation import EscalationEngine
 from alerts.lifecycle import AlertLifecycle
@@ -78,6 +85,7 @@ from alerts.models import (
     StepStatus,
 )
 from alerts.oncall import coverage_gaps, on_call_now, policy_gaps
+from alerts.plan_service import CheckinPlanService
 from alerts.policies import PolicySpec, TierSpec, add_push_subscription, save_policy
 from alerts.queue import (
     QueueFilter,
@@ -87,6 +95,7 @@ from alerts.queue import (
     technical_problems,
 )
 from alerts.rules import DEFAULT_RULES, RuleEngine
+from alerts.service import AlertService, is_technical, may_see
 
 MODELS = (
     Alert,
@@ -119,15 +128,18 @@ __all__ = [
     "AlertLifecycle",
     "AlertNotFoundError",
     "AlertRule",
+    "AlertService",
     "AlertSeverity",
     "AlertStateError",
     "AlertStatus",
+    "AlertStory",
     "AlertTimelineEntry",
     "AlertsError",
     "AnswerOutcome",
     "Channel",
     "CheckinKind",
     "CheckinPlan",
+    "CheckinPlanService",
     "CheckinPrompt",
     "CheckinService",
     "ClosedPrompt",
@@ -139,7 +151,10 @@ __all__ = [
     "EscalationStep",
     "EscalationTier",
     "EventAnswer",
+    "InvalidError",
     "InvalidSubscriptionError",
+    "NotAllowedError",
+    "NotFoundError",
     "Notification",
     "NotificationStatus",
     "OnCallOverride",
@@ -153,13 +168,16 @@ __all__ = [
     "PromptNotFoundError",
     "PromptStatus",
     "PushSubscription",
+    "QueueEntry",
     "QueueFilter",
     "RuleEngine",
     "SmsGatewayChannel",
+    "StateConflictError",
     "StepKind",
     "StepStatus",
     "TeamNews",
     "TierSpec",
+    "TimelineLine",
     "WebPushChannel",
     "add_push_subscription",
     "adherence",
@@ -173,6 +191,8 @@ __all__ = [
     "event_alarm",
     "event_answer",
     "generate_vapid_keys",
+    "is_technical",
+    "may_see",
     "on_call_now",
     "plan_problems",
     "policy_gaps",

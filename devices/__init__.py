@@ -3,7 +3,8 @@
 Owns the MQTT topic contract v1 (``contract``: its event table is the one list of which
 event types are alarms), ingestion (``ingest``), the device registry with provisioning and
 hashed credentials, the embedded broker, and the storage of readings, events and dead
-letters. Never decides what alert an event raises.
+letters. ``DeviceService`` is what the web calls: tablets by key, pairing, and tablet events taken
+in through the same ingestion path as MQTT. Never decides what alert an event raises.
 """
 
 from devices.commands import send_command
@@ -12,8 +13,12 @@ from devices.embedded_broker import EmbeddedBroker, read_broker_address
 from devices.errors import (
     BrokerStartError,
     DevicesError,
+    InvalidError,
     MqttUnavailableError,
+    NotAllowedError,
+    NotFoundError,
     PairingRefusedError,
+    StateConflictError,
     TooManyPairingAttemptsError,
     UnknownDeviceError,
 )
@@ -55,6 +60,13 @@ from devices.registry import (
     tablet_key,
     unhandled_alarm_events,
 )
+from devices.service import (
+    HELP_REQUEST,
+    DeviceService,
+    PairedTablet,
+    ResidentTablets,
+    TeamDevices,
+)
 from devices.topics import (
     ALARM_CHANNELS,
     MAIN_CHANNELS,
@@ -71,6 +83,7 @@ __all__ = [
     "ALARM_LANE",
     "EVENT_TYPES",
     "EXPECTED_INTERVAL_S",
+    "HELP_REQUEST",
     "MAIN_CHANNELS",
     "MODELS",
     "MOSQUITTO_CONF",
@@ -83,21 +96,29 @@ __all__ = [
     "DeadLetter",
     "Device",
     "DeviceKind",
+    "DeviceService",
     "DevicesError",
     "EmbeddedBroker",
     "Event",
     "InboundMessage",
     "IngestedBatch",
     "Ingestor",
+    "InvalidError",
     "MqttEndpoint",
     "MqttLink",
     "MqttUnavailableError",
+    "NotAllowedError",
+    "NotFoundError",
+    "PairedTablet",
     "PairingAttempt",
     "PairingCode",
     "PairingRefusedError",
     "ProvisionedDevice",
     "Reading",
+    "ResidentTablets",
+    "StateConflictError",
     "TabletPairing",
+    "TeamDevices",
     "TooManyPairingAttemptsError",
     "UnknownDeviceError",
     "active_broker_logins",

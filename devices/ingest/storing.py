@@ -25,10 +25,7 @@ async def store_plan(
         CommittedReading(*row)
         for row in await _insert_new(connection, Reading, Reading.values, plan.readings)
     ]
-    events = [
-        CommittedEvent(*row)
-        for row in await _insert_new(connection, Event, Event.data, plan.events)
-    ]
+    events = await store_events(connection, plan.events)
     if plan.dead_letters:
         await connection.execute(insert(DeadLetter), plan.dead_letters)
         DEAD_LETTERS.inc(len(plan.dead_letters))
@@ -54,6 +51,13 @@ async def store_plan(
                 update(Device).where(col(Device.id) == device_id).values(**values)
             )
     return readings, events
+
+
+async def store_events(
+    connection: AsyncConnection, rows: list[dict[str, Any]]
+) -> list[CommittedEvent]:
+    """Write event rows in the open transaction; return the ones not stored before."""
+    return [CommittedEvent(*row) for row in await _insert_new(connection, Event, Event.data, rows)]
 
 
 async def _insert_new(
