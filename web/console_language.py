@@ -11,7 +11,6 @@ from litestar.di import NamedDependency
 from litestar.response import Redirect
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import care
@@ -26,15 +25,8 @@ async def remember_language(
     sessions: async_sessionmaker[AsyncSession], username: str, language: str
 ) -> None:
     """Keep ``language`` as the staff member's own (nothing when it is not one we speak)."""
-    if language not in i18n.LANGUAGES:
-        return
-    async with sessions() as session, session.begin():
-        staff = (
-            await session.exec(select(care.StaffUser).where(care.StaffUser.username == username))
-        ).first()
-        if staff is not None and staff.language != language:
-            staff.language = language
-            session.add(staff)
+    if language in i18n.LANGUAGES:
+        await care.StaffPreferenceService(sessions).set_language(username, language)
 
 
 @post("/console/language", include_in_schema=False)
