@@ -13,7 +13,6 @@ from server.cli.common import fail, load_settings, run_with_database
 from server.cli.demo import print_world
 from server.db import check_database, describe_url
 from server.demo import load_demo_world
-from server.demo_mail import start_demo_mail
 from server.errors import PortInUseError, StartupError
 from server.logging import configure_logging
 
@@ -63,6 +62,8 @@ def serve(
         world = run_with_database(settings, load_demo_world)
         print_world(world, as_json=False)
         if not settings.smtp_host:
+            from server.demo_mail import start_demo_mail  # only the demo needs the mail sink
+
             mail = start_demo_mail(settings)  # so the demo's policies can e-mail
             typer.echo(f"Demo e-mail is kept in {settings.data_dir / 'demo-mail'}", err=True)
     else:
