@@ -11,7 +11,7 @@ MQTT or HTTP directly.
 
 from alerts.alarm_events import EVENT_ALARMS, UNWORDED_ALARM, event_alarm, unhandled_alarm
 from alerts.catchup import changes_since
-from alerts.changes import AlertCandidate, AlertChange
+from alerts.changes import AlertCandidate, AlertChange, TeamNews
 from alerts.channels import (
     Channel,
     CircuitBreaker,
@@ -91,6 +91,13 @@ from alerts.models import (
 from alerts.oncall import coverage_gaps, on_call_now, policy_gaps
 from alerts.plan_service import CheckinPlanService
 from alerts.policies import PolicySpec, TierSpec, add_push_subscription, save_policy
+from alerts.queue import (
+    QueueFilter,
+    devices_of,
+    queue_alerts,
+    ringing_alerts,
+    technical_problems,
+)
 from alerts.resident_help import HelpState, latest_help
 from alerts.rules import DEFAULT_RULES, RuleEngine
 from alerts.service import AlertService, is_technical, may_see
@@ -171,11 +178,13 @@ __all__ = [
     "PromptStatus",
     "PushSubscription",
     "QueueEntry",
+    "QueueFilter",
     "RuleEngine",
     "SmsGatewayChannel",
     "StateConflictError",
     "StepKind",
     "StepStatus",
+    "TeamNews",
     "TierSpec",
     "TimelineLine",
     "WebPushChannel",
@@ -188,6 +197,7 @@ __all__ = [
     "changes_since",
     "closed_prompt_alert",
     "coverage_gaps",
+    "devices_of",
     "event_alarm",
     "event_answer",
     "generate_vapid_keys",
@@ -199,10 +209,13 @@ __all__ = [
     "plan_problems",
     "policy_gaps",
     "prompt_id_of",
+    "queue_alerts",
+    "ringing_alerts",
     "save_plan",
     "save_policy",
     "settled_conditions",
     "settled_note",
     "slots_between",
+    "technical_problems",
     "unhandled_alarm",
 ]

@@ -22,6 +22,11 @@ class AlertCandidate:
     details: dict[str, Any] | None = None
     # Technical conditions clear themselves (a device back online); alarms never do.
     auto_resolves: bool = False
+    # A state a sweep finds again while it lasts (a device still silent), not a new
+    # occurrence: it neither counts up nor rings again on an alert already open.
+    continuing: bool = False
+    # The care team that answers, when no resident says it (an outage of a team's devices).
+    team_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -72,4 +77,24 @@ class AlertChange:
             "team_id": self.team_id,
             "resident_id": self.resident_id,
             "escalation": self.escalation,
+        }
+
+
+@dataclass(frozen=True)
+class TeamNews:
+    """Something else a team's consoles must hear of at once: a resident asked to be called,
+    or a colleague took the call."""
+
+    change: str  # call_requested, call_taken
+    at: datetime
+    team_id: int | None
+    resident_id: int
+
+    def to_json(self) -> dict[str, Any]:
+        """The news as the live stream sends it."""
+        return {
+            "change": self.change,
+            "at": self.at.isoformat(),
+            "team_id": self.team_id,
+            "resident_id": self.resident_id,
         }

@@ -17,13 +17,13 @@ import care
 import devices
 from alerts.models import (
     Alert,
-    AlertStatus,
     AlertTimelineEntry,
     EscalationPolicy,
     EscalationStep,
     EscalationTier,
     Notification,
 )
+from alerts.queue import devices_of
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,8 @@ class QueueEntry:
     alert: Alert
     resident_name: str | None
     acknowledged_by: str | None
+    # The device behind it, so the row can say which one.
+    device: devices.Device | None = None
 
 
 @dataclass(frozen=True)
@@ -70,28 +72,21 @@ async def names_of(session: AsyncSession, model: Any, ids: set[int]) -> dict[int
     return {row.id: row.full_name for row in rows.all()}
 
 
-async def queue_entries(session: AsyncSession, team_ids: frozenset[int]) -> list[QueueEntry]:
-    """The open and acknowledged alerts of these teams, with residents' and staff names."""
-    found = list(
-        (
-            await session.exec(
-                select(Alert).where(
-                    col(Alert.team_id).in_(sorted(team_ids)), Alert.status != AlertStatus.RESOLVED
-                )
-            )
-        ).all()
-    )
+async def entries_of(session: AsyncSession, found: list[Alert]) -> list[QueueEntry]:
+    """The alerts, in the order given, with residents' and staff names and their devices."""
     residents = await names_of(
         session, care.Resident, {a.resident_id for a in found if a.resident_id is not None}
     )
     staff = await names_of(
         session, care.StaffUser, {a.acknowledged_by for a in found if a.acknowledged_by is not None}
     )
+    machines = await devices_of(session, found)
     return [
         QueueEntry(
             alert=alert,
             resident_name=residents.get(alert.resident_id) if alert.resident_id else None,
             acknowledged_by=staff.get(alert.acknowledged_by) if alert.acknowledged_by else None,
+            device=machines.get(alert.device_id) if alert.device_id else None,
         )
         for alert in found
     ]

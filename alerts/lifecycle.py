@@ -3,12 +3,17 @@
 One open alert per condition (its dedupe key): a repeat counts up on the open alert. Raising
 an alert schedules its first escalation step in the same transaction, so an alert can never
 exist without the step that makes sure somebody hears of it.
+
+A new alarm event on an acknowledged alert (the pendant pressed again) means the situation
+changed: the alert opens again and escalates from the first tier. A condition a sweep finds
+again while it lasts (a device still silent) changes nothing. Technical alerts never climb the
+care team's clinical policy, which may tell relatives: they go to the team's technicians.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,7 +23,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from alerts.changes import AlertCandidate, AlertChange
+from alerts.changes import AlertCandidate, AlertChange, TeamNews
 from alerts.errors import AlertNotFoundError, AlertStateError
 from alerts.models import (
     Alert,
@@ -36,7 +41,7 @@ from devices import mark_alarms_handled
 
 log = logging.getLogger(__name__)
 
-ChangeListener = Callable[[AlertChange], Awaitable[None]]
+ChangeListener = Callable[[AlertChange | TeamNews], Awaitable[None]]
 # A technical alert that clears and comes back within this time reopens, instead of
 # ringing anew: flapping is damped.
 FLAP_WINDOW = timedelta(minutes=15)
@@ -71,7 +76,15 @@ class AlertLifecycle:
         """Call ``listener`` after every committed change."""
         self._listeners.append(listener)
 
-    async def notify(self, changes: list[AlertChange]) -> None:
+    async def tell_teams(self, change: str, resident_id: int) -> TeamNews:
+        """Tell the consoles of the resident's team news that is not an alert (a call request)."""
+        async with self.sessions() as session:
+            team_id = await self._team_of(session, resident_id)
+        news = TeamNews(change=change, at=self._clock(), team_id=team_id, resident_id=resident_id)
+        await self.notify([news])
+        return news
+
+    async def notify(self, changes: Sequence[AlertChange | TeamNews]) -> None:
         """Hand committed changes to the listeners; one failing listener stops no other."""
         for change in changes:
             for listener in self._listeners:
@@ -86,23 +99,22 @@ class AlertLifecycle:
         Up to RAISE_BATCH conditions share one transaction (a burst of missed check-ins is
         not a burst of commits); a clash with another instance retries them one by one.
         """
-        changes = []
+        changes: list[AlertChange] = []
         for start in range(0, len(candidates), RAISE_BATCH):
             chunk = candidates[start : start + RAISE_BATCH]
             try:
                 changes += await self._raise_together(chunk)
             except IntegrityError:
                 for candidate in chunk:
-                    changes.append(await self._raise_alone(candidate))
+                    changes += await self._raise_alone(candidate)
         await self.notify(changes)
         return changes
 
-    async def _raise_alone(self, candidate: AlertCandidate) -> AlertChange:
+    async def _raise_alone(self, candidate: AlertCandidate) -> list[AlertChange]:
         """One candidate in its own transaction, retried when another instance got there first."""
         for _ in range(3):
             try:
-                (change,) = await self._raise_together([candidate])
-                return change
+                return await self._raise_together([candidate])
             except IntegrityError:
                 # Another instance opened the same condition a moment ago: now a repeat.
                 continue
@@ -116,7 +128,8 @@ class AlertLifecycle:
         async with self.sessions() as session, session.begin():
             for candidate in chunk:
                 change, step = await self._raise_in(session, candidate, now)
-                changes.append(change)
+                if change is not None:
+                    changes.append(change)
                 scheduled = scheduled or step
         if scheduled and self.on_step_scheduled is not None:
             self.on_step_scheduled(now)
@@ -124,9 +137,9 @@ class AlertLifecycle:
 
     async def _raise_in(
         self, session: AsyncSession, candidate: AlertCandidate, now: datetime
-    ) -> tuple[AlertChange, bool]:
+    ) -> tuple[AlertChange | None, bool]:
         """One candidate inside the caller's transaction (which also marks its event handled);
-        with whether an escalation step was scheduled."""
+        with whether an escalation step was scheduled. None when nothing changed."""
         event_id = (candidate.details or {}).get("event_id")
         if isinstance(event_id, int):
             await mark_alarms_handled(session, [event_id], now)
@@ -136,6 +149,11 @@ class AlertLifecycle:
         if session.bind is not None and session.bind.dialect.name == "postgresql":
             query = query.with_for_update()
         existing = (await session.exec(query)).first()
+        if existing is not None and candidate.continuing:
+            # Still the same state: the open alert says so already.
+            return None, False
+        if existing is not None and self._is_new_alarm(existing, candidate):
+            return await self._pressed_again(session, existing, now), True
         if existing is not None:
             existing.count += 1
             existing.last_seen_at = now
@@ -145,8 +163,10 @@ class AlertLifecycle:
         reopened = await self._reopen_if_flapping(session, candidate, now)
         if reopened is not None:
             return reopened, False
-        team_id = await self._team_of(session, candidate.resident_id)
-        policy = await self._policy_of(session, team_id)
+        team_id = candidate.team_id or await self._team_of(session, candidate.resident_id)
+        technical = candidate.severity == AlertSeverity.TECHNICAL
+        # A technical alert never climbs the clinical policy (which may tell relatives).
+        policy = None if technical else await self._policy_of(session, team_id)
         alert = Alert(
             resident_id=candidate.resident_id,
             device_id=candidate.device_id,
@@ -167,6 +187,9 @@ class AlertLifecycle:
         if policy is not None:
             assert alert.id is not None
             session.add(EscalationStep(alert_id=alert.id, tier=1, attempt=1, due_at=now))
+        elif technical:
+            # The team's technicians see it on their console; no nurse is woken for it.
+            session.add(timeline(alert, "for_technicians", now, team_id=team_id))
         else:
             session.add(timeline(alert, "no_policy", now, team_id=team_id))
             # Nobody will be told, and no team's console shows it: say so loudly.
@@ -176,6 +199,44 @@ class AlertLifecycle:
                 candidate.dedupe_key,
             )
         return AlertChange.of(alert, "raised", now), policy is not None
+
+    @staticmethod
+    def _is_new_alarm(existing: Alert, candidate: AlertCandidate) -> bool:
+        """A new alarm event (not a lasting state) on an alert someone has acknowledged."""
+        return (
+            existing.status == AlertStatus.ACKNOWLEDGED
+            and not candidate.continuing
+            and isinstance((candidate.details or {}).get("event_id"), int)
+        )
+
+    async def _pressed_again(
+        self, session: AsyncSession, alert: Alert, now: datetime
+    ) -> AlertChange:
+        """Pressed again after it was acknowledged: open again, escalate from the first tier."""
+        assert alert.id is not None
+        previously = alert.acknowledged_by
+        alert.count += 1
+        alert.last_seen_at = now
+        alert.status = AlertStatus.OPEN
+        alert.acknowledged_by, alert.acknowledged_at = None, None
+        session.add(alert)
+        session.add(
+            timeline(alert, "pressed_again", now, count=alert.count, acknowledged_by=previously)
+        )
+        await _cancel_steps(session, alert.id)
+        policy = await session.get(EscalationPolicy, alert.policy_id) if alert.policy_id else None
+        if policy is not None:
+            alert.escalation = EscalationState.ACTIVE
+            session.add(
+                EscalationStep(
+                    alert_id=alert.id,
+                    round=await next_round(session, alert.id),
+                    tier=1,
+                    attempt=1,
+                    due_at=now,
+                )
+            )
+        return AlertChange.of(alert, "pressed_again", now)
 
     async def _reopen_if_flapping(
         self, session: AsyncSession, candidate: AlertCandidate, now: datetime

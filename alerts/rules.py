@@ -21,6 +21,7 @@ from alerts.alarm_events import condition_key as _key
 from alerts.alarm_events import event_alarm, unhandled_alarms
 from alerts.changes import AlertCandidate
 from alerts.models import Alert, AlertRule, AlertSeverity, AlertStatus
+from alerts.silence import silences
 from care import Resident, ResidentTeam
 from devices import CommittedEvent, CommittedReading, Device, Event, IngestedBatch, Reading
 
@@ -199,7 +200,11 @@ class RuleEngine:
         return await unhandled_alarms(self._sessions, now)
 
     async def sweep(self, now: datetime) -> tuple[list[AlertCandidate], list[str]]:
-        """Silence is not OK: (conditions found, technical conditions that cleared)."""
+        """Silence is not OK: (conditions found, technical conditions that cleared).
+
+        Everything the sweep finds is a lasting state: found again on the next sweep, it
+        changes nothing on the alert already open.
+        """
         candidates: list[AlertCandidate] = []
         cleared: list[str] = []
         async with self._sessions() as session:
@@ -210,22 +215,12 @@ class RuleEngine:
                     )
                 )
             ).all()
+            silent: list[Device] = []
             for device in fleet:
                 silent_key = f"device:{device.id}:silent"
                 limit = timedelta(seconds=device.expected_interval_s * SILENCE_FACTOR)
                 if device.last_seen_at is not None and now - device.last_seen_at > limit:
-                    minutes = int((now - device.last_seen_at).total_seconds() // 60)
-                    candidates.append(
-                        AlertCandidate(
-                            kind="device_silent",
-                            severity=TECHNICAL,
-                            title=f"{device.label or device.kind} silent for {minutes} min",
-                            dedupe_key=silent_key,
-                            resident_id=device.resident_id,
-                            device_id=device.id,
-                            auto_resolves=True,
-                        )
-                    )
+                    silent.append(device)
                 else:
                     cleared.append(silent_key)
                 battery_key = f"device:{device.id}:battery"
@@ -238,17 +233,36 @@ class RuleEngine:
                             dedupe_key=battery_key,
                             resident_id=device.resident_id,
                             device_id=device.id,
+                            details={"battery": device.battery_pct, "limit": LOW_BATTERY},
                             auto_resolves=True,
+                            continuing=True,
                         )
                     )
                 elif device.battery_pct is None or device.battery_pct >= BATTERY_RECOVERED:
                     # Between the two levels nothing changes: a battery hovering at the
                     # threshold does not flap.
                     cleared.append(battery_key)
+            found, absorbed = await silences(session, silent, now)
+            candidates.extend(found)
+            cleared.extend(absorbed)
             candidates.extend(await self._no_motion(session, now))
             candidates.extend(await self._bed_exit_no_return(session, now))
+        cleared.extend(await self._outages_over(candidates))
         open_keys = set(await self._open_keys(cleared))
         return candidates, [key for key in cleared if key in open_keys]
+
+    async def _outages_over(self, candidates: list[AlertCandidate]) -> list[str]:
+        """Outage incidents of teams that no longer have many devices silent."""
+        still = {c.dedupe_key for c in candidates if c.kind == "devices_silent"}
+        async with self._sessions() as session:
+            keys = (
+                await session.exec(
+                    select(Alert.dedupe_key).where(
+                        Alert.kind == "devices_silent", Alert.status != AlertStatus.RESOLVED
+                    )
+                )
+            ).all()
+        return [key for key in keys if key not in still]
 
     async def _open_keys(self, keys: list[str]) -> list[str]:
         """Which of ``keys`` have an open alert."""
@@ -312,6 +326,8 @@ class RuleEngine:
                         dedupe_key=_key(resident.id, sensor.id, "no_motion"),
                         resident_id=resident.id,
                         device_id=sensor.id,
+                        details={"hours": quiet_hours, "since": last.isoformat()},
+                        continuing=True,
                     )
                 )
         return found
@@ -380,6 +396,7 @@ class RuleEngine:
                     resident_id=resident_id,
                     device_id=last.device_id,
                     details={"event_id": last.id, "bed_exit_at": last.received_at.isoformat()},
+                    continuing=True,
                 )
             )
         return found
@@ -546,6 +563,10 @@ async def _weight_gain(
             dedupe_key=_key(resident.id, latest.device_id, "weight_gain"),
             resident_id=resident.id,
             device_id=latest.device_id,
-            details={"reading_id": latest.id, "gain_kg": round(gain, 1)},
+            details={
+                "reading_id": latest.id,
+                "gain_kg": round(gain, 1),
+                "days": rule.params.get("days", 3),
+            },
         )
     ]

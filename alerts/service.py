@@ -15,7 +15,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from alerts.changes import AlertChange
-from alerts.console_views import AlertStory, QueueEntry, alert_story, queue_entries
+from alerts.console_views import AlertStory, QueueEntry, alert_story, entries_of
 from alerts.errors import AlertNotFoundError
 from alerts.lifecycle import AlertLifecycle
 from alerts.models import (
@@ -23,13 +23,13 @@ from alerts.models import (
     AlertSeverity,
     AlertStatus,
     EscalationPolicy,
-    EscalationState,
     OnCallOverride,
     OnCallShift,
     PushSubscription,
 )
 from alerts.policies import PolicySpec, add_push_subscription, save_policy
-from care import Actor, NotFoundError, Permission, visible_resident
+from alerts.queue import QueueFilter, queue_alerts, ringing_alerts, technical_problems
+from care import Actor, CareTeam, NotFoundError, Permission, visible_resident
 
 SEVERITY_ORDER = {"critical": 0, "high": 1, "normal": 2, "technical": 3}
 
@@ -100,24 +100,42 @@ class AlertService:
             raise AlertNotFoundError(f"no alert {alert_id}")
         return alert
 
-    async def console_queue(self, actor: Actor) -> list[QueueEntry]:
-        """Open and acknowledged alerts of the caller's teams with names, critical first
-        (a technician's: technical alerts only)."""
+    async def console_queue(
+        self, actor: Actor, wanted: QueueFilter | None = None
+    ) -> list[QueueEntry]:
+        """Open and acknowledged alerts of the caller's teams with names and devices, most
+        urgent first (unacknowledged, then severity, then age), as ``wanted`` filters them.
+
+        The care roles' default leaves technical alerts out; a technician's queue holds
+        technical alerts only.
+        """
+        wanted = wanted or QueueFilter()
+        if not actor.may(Permission.READ_CLINICAL):
+            wanted = QueueFilter(mine=wanted.mine, severity="technical", team_id=wanted.team_id)
         async with self._sessions() as session:
-            found = await queue_entries(session, actor.team_ids)
-        found = [e for e in found if may_see(actor, e.alert.team_id, e.alert.severity)]
-        # An open alert whose every tier was tried and nobody took is the most urgent of all.
-        found.sort(
-            key=lambda e: (
-                not (
-                    e.alert.status == AlertStatus.OPEN
-                    and e.alert.escalation == EscalationState.EXHAUSTED
-                ),
-                SEVERITY_ORDER.get(e.alert.severity, 9),
-                -e.alert.last_seen_at.timestamp(),
+            found = await queue_alerts(session, actor.team_ids, actor.staff_id, wanted)
+            found = [a for a in found if may_see(actor, a.team_id, a.severity)]
+            return await entries_of(session, found)
+
+    async def technical_problems(self, actor: Actor) -> int:
+        """How many technical problems the caller's teams have (the queue shows the number)."""
+        async with self._sessions() as session:
+            return await technical_problems(session, actor.team_ids)
+
+    async def ringing(self, actor: Actor) -> list[QueueEntry]:
+        """Critical alerts nobody has acknowledged: they ring on every console page."""
+        if not actor.may(Permission.READ_CLINICAL):
+            return []
+        async with self._sessions() as session:
+            return await entries_of(session, await ringing_alerts(session, actor.team_ids))
+
+    async def team_names(self, actor: Actor) -> dict[int, str]:
+        """The caller's care teams by id, for the queue's team filter."""
+        async with self._sessions() as session:
+            rows = await session.exec(
+                select(CareTeam).where(col(CareTeam.id).in_(sorted(actor.team_ids)))
             )
-        )
-        return found
+            return {team.id: team.name for team in rows.all() if team.id is not None}
 
     async def story(self, actor: Actor, alert_id: int) -> AlertStory:
         """Everything about one alert; reading its resident's part is logged."""
@@ -135,6 +153,11 @@ class AlertService:
                 else None
             )
             return await alert_story(session, alert, resident)
+
+    async def tell_teams(self, change: str, resident_id: int) -> None:
+        """Tell the resident's team's consoles of news that is not an alert (a call taken)."""
+        if self._lifecycle is not None:
+            await self._lifecycle.tell_teams(change, resident_id)
 
     async def acknowledge(self, actor: Actor, alert_id: int) -> AlertChange:
         """I have it: the escalation stops."""

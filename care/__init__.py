@@ -34,6 +34,7 @@ from care.models import (
     StaffUser,
     TeamMembership,
 )
+from care.preferences import StaffPreferenceService
 from care.registry import add_staff_user, ensure_organisation, get_resident
 from care.roles import ROLE_PERMISSIONS, Actor, Permission, may, require
 from care.secrets import (
@@ -84,6 +85,7 @@ __all__ = [
     "Resident",
     "ResidentService",
     "ResidentTeam",
+    "StaffPreferenceService",
     "StaffRole",
     "StaffSession",
     "StaffUser",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_
@@ -245,3 +245,38 @@ class DeviceService:
             ):
                 raise UnknownDeviceError(f"no device {device_id}")
             await revoke_device(session, device_id)
+
+    async def recently_revoked(
+        self, actor: Actor, device_id: str | None, within: timedelta
+    ) -> Device | None:
+        """A device of the caller's residents revoked so recently that it may be let back in."""
+        if not device_id or not actor.may(Permission.MANAGE_DEVICES):
+            return None
+        async with self._sessions() as session:
+            return await _undoable(session, actor, device_id, within)
+
+    async def restore(self, actor: Actor, device_id: str, within: timedelta) -> bool:
+        """Undo a revoke made a moment ago: the device's secret opens the broker again.
+        False when it is too late (or the device is not the caller's)."""
+        actor.require(Permission.MANAGE_DEVICES)
+        async with self._sessions() as session, session.begin():
+            device = await _undoable(session, actor, device_id, within)
+            if device is None:
+                return False
+            device.revoked_at = None
+            session.add(device)
+            return True
+
+
+async def _undoable(
+    session: AsyncSession, actor: Actor, device_id: str, within: timedelta
+) -> Device | None:
+    """The device, when it was revoked within ``within`` and belongs to the caller's residents."""
+    device = await session.get(Device, device_id)
+    if device is None or device.revoked_at is None or utcnow() - device.revoked_at > within:
+        return None
+    if device.resident_id is not None and device.resident_id not in await residents_of_teams(
+        session, actor.team_ids
+    ):
+        return None
+    return device

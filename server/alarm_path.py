@@ -146,7 +146,7 @@ class AlarmPipeline:
         if following is not None and (started or following > self.clock()):
             self.wake_escalation(following)
 
-    async def publish_change(self, change: alerts.AlertChange) -> None:
+    async def publish_change(self, change: alerts.AlertChange | alerts.TeamNews) -> None:
         """Tell every console (on every instance, with the PostgreSQL channel backend)."""
         if self._live is not None:
             self._live.publish(change.to_json(), ALERTS_CHANNEL)

@@ -77,6 +77,23 @@ def _checkin_desk(state: State) -> web.CheckinDesk:
     return runtime.checkins
 
 
+def _notification_channels(settings: Settings) -> tuple[str, ...]:
+    """The channels this installation can send through, so editors offer only those."""
+    configured = {
+        "email": settings.smtp_host,
+        "sms": settings.sms_gateway_url,
+        "push": settings.vapid_private_key,
+    }
+    return ("console", *(name for name, setting in configured.items() if setting))
+
+
+def _push_key(settings: Settings) -> str | None:
+    """The public VAPID key browsers subscribe to web push with (None without push)."""
+    if not settings.vapid_private_key:
+        return None
+    return alerts.WebPushChannel(settings.vapid_private_key).application_server_key
+
+
 def _tablet_desk(state: State) -> devices.DeviceService:
     """Tablet events ("I need help"), committed as ingestion commits them and handed to the
     same batch subscribers as an MQTT batch (the alarm path first)."""
@@ -154,6 +171,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = care.utcno
                 web.TABLET_STATE_KEY: web.TabletPageSettings(
                     settings.emergency_number, settings.tablet_ring_s
                 ),
+                web.CHANNELS_STATE_KEY: _notification_channels(settings),
+                web.PUSH_KEY_STATE_KEY: _push_key(settings),
             }
         ),
         template_config=web.template_config(),

@@ -211,6 +211,7 @@ class CheckinPipeline:
             )
         if new:
             log.info("resident %s asked to be called (%s)", resident_id, source)
+            await self.lifecycle.tell_teams("call_requested", resident_id)
 
     async def _escalate_unanswered_calls(self) -> None:
         """A call request nobody took in time becomes an alert that climbs the tiers."""

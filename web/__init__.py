@@ -20,6 +20,8 @@ from web.auth import (
 from web.checkins_api import CheckinsController
 from web.console import CONSOLE_ROUTES
 from web.console_api import ResidentsController
+from web.console_policy import CHANNELS_STATE_KEY
+from web.console_view import PUSH_KEY_STATE_KEY
 from web.console_waiting import WAITING_ROUTES
 from web.device_test_pages import DEVICE_TEST_ROUTES
 from web.error_responses import DOMAIN_ERRORS, domain_error_response, status_of
@@ -54,7 +56,9 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
 
 __all__ = [
     "ACCESS_STATE_KEY",
+    "CHANNELS_STATE_KEY",
     "DOMAIN_ERRORS",
+    "PUSH_KEY_STATE_KEY",
     "ROUTE_HANDLERS",
     "TABLETS_CHANNEL",
     "TABLET_STATE_KEY",

@@ -17,6 +17,7 @@ from web.console_access import ACCESS_ROUTES
 from web.console_alerts import ALERT_ROUTES
 from web.console_calls import CALL_ROUTES
 from web.console_devices import DEVICE_ROUTES
+from web.console_language import LANGUAGE_ROUTES, remember_language
 from web.console_plans import PLAN_ROUTES
 from web.console_policy import POLICY_ROUTES
 from web.console_residents import RESIDENT_ROUTES
@@ -112,7 +113,9 @@ async def login_form(request: Request[Any, Any, Any]) -> Template:
     """The sign-in page (signing in again replaces the browser's session)."""
     access = staff_access_of(request)
     _sign_in_language(request, request.query_params.get("lang"))
-    return _login_page(access.policy, next_page=_next_page(request.query_params.get("next")))
+    page = _login_page(access.policy, next_page=_next_page(request.query_params.get("next")))
+    page.context["lang_chosen"] = request.query_params.get("lang") in i18n.LANGUAGES
+    return page
 
 
 @post("/login", opt={PUBLIC_OPT: True}, include_in_schema=False, status_code=HTTP_303_SEE_OTHER)
@@ -159,6 +162,8 @@ async def login(request: Request[Any, Any, Any]) -> Template | Redirect:
         return _login_page(
             policy, next_page=next_page, username=username, error=_("Wrong username or password.")
         )
+    if form.get("keep_lang"):
+        await remember_language(access.sessions(), username, str(form.get("lang", "")))
     response = Redirect(next_page, status_code=HTTP_303_SEE_OTHER, headers=PAGE_HEADERS)
     # No max-age: the browser forgets the cookie when it closes; the server ends it anyway.
     response.set_cookie(
@@ -214,4 +219,5 @@ CONSOLE_ROUTES: list[ControllerRouterHandler] = [
     *POLICY_ROUTES,
     *DEVICE_ROUTES,
     *CALL_ROUTES,
+    *LANGUAGE_ROUTES,
 ]

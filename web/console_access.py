@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 import care
 from web.console_view import console_page, refuse_technician, viewer_of
+from web.console_words import reason_in_words
 from web.i18n import gettext as _
 
 Sessions = NamedDependency[async_sessionmaker[AsyncSession]]
@@ -104,7 +105,7 @@ async def access_log_page(
             who=(line.staff_name or _("Unknown")) if line.entry.staff_id else _("The system"),
             organisation=line.organisation or "",
             what=action_in_words(line.entry.action),
-            why=line.entry.context,
+            why=reason_in_words(line.entry.context),
         )
         for line in entries
     ]

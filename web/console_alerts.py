@@ -23,6 +23,7 @@ import alerts
 import video
 from web.console_presence import Onlooker, presence_of
 from web.console_view import PAGE_HEADERS, Viewer, console_page, refuse_technician, viewer_of
+from web.console_words import DeviceWords, alert_facts, alert_kind_name
 
 Sessions = NamedDependency[async_sessionmaker[AsyncSession]]
 Alerts = NamedDependency[alerts.AlertService]
@@ -42,6 +43,7 @@ class QueueItem:
     resident_name: str | None
     acknowledged_by: str | None
     onlookers: list[Onlooker]
+    device: DeviceWords | None = None
 
     @property
     def is_critical(self) -> bool:
@@ -81,7 +83,12 @@ async def _queue(
     """
     identity = viewer.identity
     presence = presence_of(request.app.state)
-    found = await alerts.AlertService(sessions).console_queue(identity.actor)
+    query = request.query_params
+    wanted = alerts.QueueFilter.parse(query.get("mine"), query.get("severity"), query.get("team"))
+    service = alerts.AlertService(sessions)
+    found = await service.console_queue(identity.actor, wanted)
+    technical = await service.technical_problems(identity.actor)
+    teams = await service.team_names(identity.actor)
     waiting = await video.ConsultationService(sessions).waiting_calls(identity.actor)
     items = [
         QueueItem(
@@ -89,6 +96,7 @@ async def _queue(
             resident_name=entry.resident_name,
             acknowledged_by=entry.acknowledged_by,
             onlookers=presence.onlookers(entry.alert.id or 0, besides=identity.staff_id),
+            device=DeviceWords(entry.device.label, entry.device.kind) if entry.device else None,
         )
         for entry in found
     ]
@@ -100,6 +108,10 @@ async def _queue(
         "items": items,
         "calls": calls,
         "outcomes": OUTCOMES,
+        "wanted": wanted,
+        "technical": technical,
+        "teams": teams,
+        "severities": SEVERITY_ORDER,
         "critical_open": sum(
             1 for i in items if i.is_critical and i.alert.status == alerts.AlertStatus.OPEN
         ),
@@ -119,6 +131,7 @@ async def alert_queue(request: Request[Any, Any, Any], sessions: Sessions) -> Te
         "console_queue.html",
         section="queue",
         notice=request.query_params.get("notice"),
+        request_query=request.url.query,
         **context,
     )
 
@@ -130,6 +143,42 @@ async def alert_queue_items(request: Request[Any, Any, Any], sessions: Sessions)
     refuse_technician(viewer, "alert queue")
     context = await _queue(request, viewer, sessions)
     return console_page(request, viewer, "console_queue_items.html", section="queue", **context)
+
+
+@get("/console/live", include_in_schema=False)
+async def live_state(request: Request[Any, Any, Any], sessions: Sessions) -> dict[str, Any]:
+    """What must ring on every console page: critical alerts nobody has yet, waiting callers.
+
+    Every page's live script fetches this when it (re)connects and after each change.
+    """
+    viewer = await viewer_of(request, sessions)
+    if viewer.is_technician:
+        return {"ringing": [], "calls": 0}
+    actor = viewer.identity.actor
+    ringing = await alerts.AlertService(sessions).ringing(actor)
+    waiting = await video.ConsultationService(sessions).waiting_calls(actor)
+    return {
+        "ringing": [
+            {
+                "id": entry.alert.id,
+                "what": alert_kind_name(entry.alert.kind),
+                "who": entry.resident_name or "",
+                "facts": " · ".join(
+                    alert_facts(
+                        entry.alert.kind,
+                        entry.alert.details,
+                        DeviceWords(entry.device.label, entry.device.kind)
+                        if entry.device
+                        else None,
+                    )
+                ),
+                "since": entry.alert.first_seen_at.isoformat(),
+                "url": f"/console/alerts/{entry.alert.id}",
+            }
+            for entry in ringing
+        ],
+        "calls": len(waiting),
+    }
 
 
 @post("/console/alerts/{alert_id:int}/acknowledge", include_in_schema=False)
@@ -225,6 +274,7 @@ async def alert_detail(
         event=story.event,
         reading=story.reading,
         device=story.device,
+        device_words=DeviceWords(story.device.label, story.device.kind) if story.device else None,
         onlookers=presence.onlookers(alert_id, besides=identity.staff_id),
         outcomes=OUTCOMES,
         notice=request.query_params.get("notice"),
@@ -238,7 +288,10 @@ async def alert_detail(
 
 @post("/console/calls/{request_id:int}/take", include_in_schema=False)
 async def take_call(
-    request: Request[Any, Any, Any], request_id: FromPath[int], sessions: Sessions
+    request: Request[Any, Any, Any],
+    request_id: FromPath[int],
+    sessions: Sessions,
+    alert_service: Alerts,
 ) -> Redirect:
     """Take a resident's "please call me": the first one to click has it."""
     viewer = await viewer_of(request, sessions)
@@ -250,11 +303,13 @@ async def take_call(
     except video.CallTakenError:
         # Someone else was quicker: back to the queue, which says so.
         return _redirect(QUEUE, notice="call_taken")
+    await alert_service.tell_teams("call_taken", resident_id)
     return _redirect(f"/console/residents/{resident_id}", notice="call_yours")
 
 
 ALERT_ROUTES: list[ControllerRouterHandler] = [
     alert_queue,
+    live_state,
     alert_queue_items,
     alert_detail,
     acknowledge_alert,

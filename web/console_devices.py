@@ -1,5 +1,6 @@
 """Devices of the caller's teams' residents: their health (offline, silent, battery,
-firmware), provisioning with credentials shown once, and revoking."""
+firmware), the technical problems the rules found, provisioning with credentials shown once,
+and revoking (confirmed first, and undone within a while)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+import alerts
 import care
 import devices
 from web.console_view import back_to, console_page, viewer_of
+from web.console_words import DeviceWords
 
 Sessions = NamedDependency[async_sessionmaker[AsyncSession]]
 
@@ -25,6 +28,8 @@ Sessions = NamedDependency[async_sessionmaker[AsyncSession]]
 LOW_BATTERY_PCT = 20
 # A device not heard from in this many of its reporting intervals is silent.
 SILENT_AFTER_INTERVALS = 3
+# A revoke can be undone this long (a panic button cut off by mistake is let back in).
+UNDO_REVOKE = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -47,8 +52,16 @@ async def devices_page(request: Request[Any, Any, Any], sessions: Sessions) -> T
     """Device health, the form to add one, and revoking."""
     viewer = await viewer_of(request, sessions)
     now = care.utcnow()
-    team = await devices.DeviceService(sessions).team_devices(viewer.identity.actor)
+    service = devices.DeviceService(sessions)
+    team = await service.team_devices(viewer.identity.actor)
     residents, manager = team.residents, team.manager
+    # What the rules found wrong with the devices: the technicians' queue.
+    problems = await alerts.AlertService(sessions).console_queue(
+        viewer.identity.actor, alerts.QueueFilter(severity="technical")
+    )
+    undo = await service.recently_revoked(
+        viewer.identity.actor, request.query_params.get("device"), UNDO_REVOKE
+    )
     health = [
         DeviceHealth(
             device=d,
@@ -73,6 +86,11 @@ async def devices_page(request: Request[Any, Any, Any], sessions: Sessions) -> T
         kinds=[k.value for k in devices.DeviceKind],
         residents=sorted(residents.values(), key=lambda r: r.full_name),
         notice=request.query_params.get("notice"),
+        technical=[
+            (e.alert, DeviceWords(e.device.label, e.device.kind) if e.device else None)
+            for e in problems
+        ],
+        undo=undo,
         offline=sum(1 for h in health if not h.device.online),
         silent=sum(1 for h in health if h.silent),
         low=sum(1 for h in health if h.low_battery),
@@ -120,7 +138,25 @@ async def revoke_device(
     """Shut a device out: its password no longer opens the broker or the tablet API."""
     viewer = await viewer_of(request, sessions)
     await devices.DeviceService(sessions).revoke(viewer.identity.actor, device_id)
-    return Redirect("/console/devices?notice=revoked", status_code=303)
+    return Redirect(f"/console/devices?notice=revoked&device={device_id}", status_code=303)
 
 
-DEVICE_ROUTES: list[ControllerRouterHandler] = [devices_page, add_device, revoke_device]
+@post("/console/devices/{device_id:str}/restore", include_in_schema=False)
+async def restore_device(
+    request: Request[Any, Any, Any], device_id: FromPath[str], sessions: Sessions
+) -> Redirect:
+    """Undo a revoke made a moment ago: the device's secret opens the broker again."""
+    viewer = await viewer_of(request, sessions)
+    restored = await devices.DeviceService(sessions).restore(
+        viewer.identity.actor, device_id, UNDO_REVOKE
+    )
+    notice = "restored" if restored else "too_late_to_undo"
+    return Redirect(f"/console/devices?notice={notice}", status_code=303)
+
+
+DEVICE_ROUTES: list[ControllerRouterHandler] = [
+    devices_page,
+    add_device,
+    revoke_device,
+    restore_device,
+]

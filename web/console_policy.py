@@ -37,22 +37,40 @@ Alerts = NamedDependency[alerts.AlertService]
 RECIPIENT_KINDS = ("on_call", "team", "relatives")
 CHANNELS = ("console", "email", "sms", "push")
 MAX_TIERS = 10
+# Where the app keeps the channels its settings configure (console always).
+CHANNELS_STATE_KEY = "notification_channels"
 CLOCK = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
 
 
 @dataclass
 class TierForm:
-    """One tier as shown and as typed."""
+    """One tier as shown and as typed (the time to answer in minutes)."""
 
-    timeout_s: str = "120"
+    minutes: str = "2"
     recipients: list[str] = field(default_factory=list)
     staff_id: str = ""
     channels: list[str] = field(default_factory=lambda: ["console"])
 
     @property
     def blank(self) -> bool:
-        """Nobody and no channel chosen: the row is left unused."""
-        return not self.recipients and not self.staff_id
+        """Nobody and no channel chosen: the row is left unused. A tier with channels but
+        nobody to tell is not blank: it is refused in words, never dropped in silence."""
+        return not self.recipients and not self.staff_id and not self.channels
+
+
+def _minutes_of(seconds: int) -> str:
+    """Seconds as the minutes the form shows ("2", "0.5")."""
+    return f"{seconds / 60:g}"
+
+
+def _seconds_of(minutes: str) -> int | None:
+    """Typed minutes ("2", "1,5", "0.5") as seconds; None when it is not a time up to a day."""
+    try:
+        value = float(minutes.replace(",", ".").strip())
+    except ValueError:
+        return None
+    seconds = round(value * 60)
+    return seconds if 0 < seconds <= 86400 else None
 
 
 @dataclass
@@ -63,6 +81,8 @@ class PolicyForm:
     last_tier_repeats: str = "3"
     retrigger_after_min: str = "30"
     tiers: list[TierForm] = field(default_factory=list)
+    # The channels this installation can send through.
+    offered: tuple[str, ...] = CHANNELS
 
     @classmethod
     def of_policy(
@@ -76,7 +96,7 @@ class PolicyForm:
             staff = next((r for r in tier.recipients if r.get("kind") == "staff"), None)
             shown.append(
                 TierForm(
-                    timeout_s=str(tier.timeout_s),
+                    minutes=_minutes_of(tier.timeout_s),
                     recipients=[
                         str(r.get("kind")) for r in tier.recipients if r.get("kind") != "staff"
                     ],
@@ -96,11 +116,16 @@ class PolicyForm:
         """The form as the coordinator sent it."""
         tiers = []
         for number in range(1, MAX_TIERS + 1):
-            if f"tier{number}_timeout" not in form:
+            if f"tier{number}_minutes" in form:
+                minutes = str(form.get(f"tier{number}_minutes", "")).strip()
+            elif f"tier{number}_timeout" in form:  # seconds, as forms sent before
+                seconds = _whole(str(form.get(f"tier{number}_timeout", "")).strip(), 1, 86400)
+                minutes = _minutes_of(seconds) if seconds else ""
+            else:
                 break
             tiers.append(
                 TierForm(
-                    timeout_s=str(form.get(f"tier{number}_timeout", "")).strip(),
+                    minutes=minutes,
                     recipients=[
                         r
                         for r in RECIPIENT_KINDS
@@ -126,6 +151,7 @@ class PolicyForm:
             self.last_tier_repeats,
             self.retrigger_after_min,
             [*self.tiers, TierForm(channels=[])],
+            self.offered,
         )
 
     def spec(self) -> tuple[alerts.PolicySpec | None, list[str]]:
@@ -140,15 +166,16 @@ class PolicyForm:
         tiers: list[alerts.TierSpec] = []
         for tier in (t for t in self.tiers if not t.blank):
             position = len(tiers) + 1
-            timeout = _whole(tier.timeout_s, 1, 86400)
+            timeout = _seconds_of(tier.minutes)
             if timeout is None:
                 problems.append(
                     _(
-                        "Tier %(n)s: write the time to answer in seconds (at most a day).",
+                        "Tier %(n)s: write the time to answer in minutes (at most a day).",
                         n=position,
                     )
                 )
                 timeout = 0
+
             recipients: list[dict[str, Any]] = [{"kind": kind} for kind in tier.recipients]
             if tier.staff_id:
                 recipients.append({"kind": "staff", "id": _whole(tier.staff_id, 1, 2**31)})
@@ -162,6 +189,12 @@ class PolicyForm:
             retrigger_after_min=retrigger,
         )
         return spec, []
+
+
+def offered_channels(request: Request[Any, Any, Any]) -> tuple[str, ...]:
+    """The channels a tier may use here: those the settings configure."""
+    configured = request.app.state.get(CHANNELS_STATE_KEY)
+    return tuple(configured) if configured is not None else CHANNELS
 
 
 def _whole(value: str, low: int, high: int) -> int | None:
@@ -267,6 +300,7 @@ async def _page(
     ).all()
     saved_gaps = await alerts.policy_gaps(session, team.id, tiers) if policy else []
     form = policy_form or PolicyForm.of_policy(policy, tiers)
+    form.offered = offered_channels(request)
     problems = (policy_problems or []) + (rota_problems or [])
     return console_page(
         request,
@@ -287,7 +321,12 @@ async def _page(
         names={m.id: m.full_name for m in members},
         weekdays=list(enumerate(weekday_names(), start=1)),
         recipient_kinds=RECIPIENT_KINDS,
-        channels=[(c, channel_name(c)) for c in CHANNELS],
+        # Only what can send here, and whatever a saved tier already uses (so it shows).
+        channels=[
+            (c, channel_name(c))
+            for c in CHANNELS
+            if c in form.offered or any(c in t.channels for t in form.tiers)
+        ],
         notice=request.query_params.get("notice"),
         status_code=HTTP_400_BAD_REQUEST if problems else 200,
     )
@@ -336,6 +375,7 @@ async def save_policy(
     """Replace the team's policy, or show it again with every gap in words."""
     viewer = await viewer_of(request, sessions)
     form = PolicyForm.of_post(await request.form())
+    form.offered = offered_channels(request)
     async with sessions() as session:
         team = await _team_for_coordinator(session, viewer, team_id)
         spec, problems = form.spec()
@@ -363,6 +403,15 @@ def _shift_problems(form: FormMultiDict, member_ids: set[int]) -> list[str]:
         if not CLOCK.fullmatch(str(form.get(name, "")).strip()):
             said = _("“%(value)s” is not a time of day; write it like 08:30.", value=form.get(name))
             problems.append(said)
+    starts, ends = str(form.get("starts", "")).strip(), str(form.get("ends", "")).strip()
+    if not problems and starts == ends and not form.get("whole_day"):
+        # Most often a slip of the hand; a 24-hour shift is said so on purpose.
+        problems.append(
+            _(
+                "The shift starts and ends at %(time)s: tick “24 hours” for a whole day.",
+                time=starts,
+            )
+        )
     return problems
 
 

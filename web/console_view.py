@@ -27,6 +27,9 @@ PAGE_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
 }
+TECHNICIAN = care.StaffRole.TECHNICIAN.value
+# Where the app keeps the public key browsers subscribe to web push with.
+PUSH_KEY_STATE_KEY = "web_push_key"
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,8 @@ def console_page(
             "csrf_token": csrf_token_of(request),
             "lang": i18n.current_language(),
             "section": section,
+            "request_path": request.url.path,
+            "push_key": request.app.state.get(PUSH_KEY_STATE_KEY) or "",
             **context,
         },
         status_code=status_code,

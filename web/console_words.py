@@ -1,4 +1,5 @@
-"""The alerts domain's plain-English problems and gaps, said in the viewer's language.
+"""The alerts domain's plain-English problems and gaps, and its alerts, said in the viewer's
+language.
 
 The domain explains a plan or policy it refuses in English sentences with a fixed shape;
 the console matches each shape and says it again through the catalogues. A sentence of a
@@ -8,8 +9,15 @@ shape not known here is shown as the domain wrote it, so nothing is ever hidden.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
+from babel.dates import format_timedelta
+
+from care import as_utc, utcnow
+from web import i18n
 from web.i18n import gettext as _
 
 WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -177,3 +185,263 @@ def in_words(problem: str) -> str:
         if found:
             return say(found)
     return problem
+
+
+# --- Alerts said from their kind and parameters, never from the stored English title ------
+
+VITAL_NAMES = {
+    "spo2": ("Oxygen saturation", "%"),
+    "systolic": ("Systolic pressure", "mmHg"),
+    "diastolic": ("Diastolic pressure", "mmHg"),
+    "heart_rate": ("Heart rate", "bpm"),
+    "pulse": ("Pulse", "bpm"),
+    "temperature": ("Temperature", "°C"),
+    "glucose": ("Blood sugar", "mmol/L"),
+    "weight": ("Weight", "kg"),
+}
+
+
+def vital_name(field_name: str) -> str:
+    """A measured value's name ("systolic" → "Systolic pressure"), in the current language."""
+    names = {
+        "spo2": _("Oxygen saturation"),
+        "systolic": _("Systolic pressure"),
+        "diastolic": _("Diastolic pressure"),
+        "heart_rate": _("Heart rate"),
+        "pulse": _("Pulse"),
+        "temperature": _("Temperature"),
+        "glucose": _("Blood sugar"),
+        "weight": _("Weight"),
+    }
+    return names.get(field_name, field_name.replace("_", " "))
+
+
+def device_kind_name(kind: str) -> str:
+    """A kind of device in words."""
+    names = {
+        "panic_button": _("Panic button"),
+        "blood_pressure_monitor": _("Blood pressure monitor"),
+        "pulse_oximeter": _("Pulse oximeter"),
+        "scale": _("Scale"),
+        "thermometer": _("Thermometer"),
+        "glucose_meter": _("Blood sugar meter"),
+        "motion_sensor": _("Motion sensor"),
+        "door_sensor": _("Door sensor"),
+        "bed_sensor": _("Bed sensor"),
+        "smoke_detector": _("Smoke detector"),
+        "water_leak_sensor": _("Water leak sensor"),
+        "tablet": _("Tablet"),
+        "home_hub": _("Home hub"),
+        "activity_tracker": _("Activity tracker"),
+        "fall_detector": _("Fall detector"),
+    }
+    return names.get(kind, kind.replace("_", " "))
+
+
+def event_name(kind: str) -> str:
+    """A device event's type in words."""
+    names = {
+        "panic": _("Panic button pressed"),
+        "fall": _("Fall detected"),
+        "help_request": _("Asked for help on the tablet"),
+        "smoke": _("Smoke alarm"),
+        "water_leak": _("Water leak"),
+        "motion": _("Movement"),
+        "door_open": _("Door opened"),
+        "door_close": _("Door closed"),
+        "bed_exit": _("Got out of bed"),
+        "bed_enter": _("Went to bed"),
+        "checkin_answer": _("Check-in answer"),
+        "reminder_ack": _("Reminder confirmed"),
+        "call_request": _("Asked to be called"),
+        "unreadable_event": _("Unreadable alarm message from a device"),
+    }
+    return names.get(kind, kind.replace("_", " "))
+
+
+def recipient_name(kind: str) -> str:
+    """Who an escalation tier tells, in words."""
+    names = {
+        "on_call": _("whoever is on call"),
+        "team": _("the whole team"),
+        "relatives": _("relatives"),
+        "staff": _("a named staff member"),
+        "contact": _("relatives"),
+    }
+    return names.get(kind, kind.replace("_", " "))
+
+
+def _answer_word(question: str, value: object) -> str:
+    """One follow-up answer of a check-in in words ("Pain 7 of 10")."""
+    options = {
+        "none": _("none"),
+        "some": _("some"),
+        "a_lot": _("a lot"),
+        "well": _("well"),
+        "so_so": _("so-so"),
+        "badly": _("badly"),
+        "good": _("good"),
+        "low": _("low"),
+    }
+    if question == "pain":
+        return _("Pain %(score)s of 10", score=value)
+    said = options.get(str(value), str(value))
+    names = {
+        "breathlessness": _("Short of breath: %(answer)s", answer=said),
+        "sleep": _("Slept: %(answer)s", answer=said),
+        "mood": _("Mood: %(answer)s", answer=said),
+    }
+    return names.get(question, f"{question}: {said}")
+
+
+@dataclass(frozen=True)
+class DeviceWords:
+    """What the console knows of the device behind an alert."""
+
+    label: str | None
+    kind: str
+
+    @property
+    def name(self) -> str:
+        """The label staff gave it, or its kind in words."""
+        return self.label or device_kind_name(self.kind)
+
+
+def _number(value: object) -> str:
+    """A measured number in the current locale."""
+    return i18n.number(float(value)) if isinstance(value, int | float) else str(value)
+
+
+def _at(value: object) -> str:
+    """A stored ISO moment as a time of day in the viewer's zone."""
+    if not isinstance(value, str):
+        return "—"
+    try:
+        return i18n.local_time(as_utc(datetime.fromisoformat(value)))
+    except ValueError:
+        return "—"
+
+
+def _vital_facts(details: Mapping[str, Any]) -> list[str]:
+    """The value that set a vital-sign alert off, and the limit it crossed."""
+    name = str(details.get("field", ""))
+    _label, unit = VITAL_NAMES.get(name, (name, ""))
+    value, low, high = details.get("value"), details.get("min"), details.get("max")
+    facts = [f"{vital_name(name)} {_number(value)} {unit}".strip()]
+    if isinstance(value, int | float) and high is not None and value > high:
+        facts.append(_("above the limit of %(limit)s", limit=_number(high)))
+    elif isinstance(value, int | float) and low is not None and value < low:
+        facts.append(_("below the limit of %(limit)s", limit=_number(low)))
+    return facts
+
+
+def alert_facts(kind: str, details: Mapping[str, Any], device: DeviceWords | None) -> list[str]:
+    """What happened, with the numbers that matter, from the alert's kind and parameters."""
+    facts: list[str] = []
+    if kind == "vital_range":
+        facts.extend(_vital_facts(details))
+    elif kind == "weight_gain" and "gain_kg" in details:
+        facts.append(
+            _(
+                "Up %(kg)s kg in %(days)s days",
+                kg=_number(details["gain_kg"]),
+                days=details.get("days", 3),
+            )
+        )
+    elif kind == "device_silent" and "since" in details:
+        facts.append(_("Not heard from since %(time)s", time=_at(details.get("since"))))
+    elif kind == "low_battery" and "battery" in details:
+        facts.append(_("Battery at %(level)s per cent", level=details.get("battery", "—")))
+    elif kind == "devices_silent":
+        facts.append(
+            _(
+                "%(count)s devices not heard from since %(time)s: the home hubs, the network "
+                "or the broker may be down",
+                count=details.get("count", "—"),
+                time=_at(details.get("since")),
+            )
+        )
+    elif kind in ("checkin_not_good", "medication_not_taken", "checkin_unclear"):
+        answers = details.get("answers")
+        if isinstance(answers, Mapping):
+            facts.extend(_answer_word(str(q), v) for q, v in answers.items())
+    elif kind in ("checkin_missed", "medication_missed", "checkin_not_sent") and details.get(
+        "slot_at"
+    ):
+        facts.append(_("Asked at %(time)s", time=_at(details.get("slot_at"))))
+    elif kind == "no_motion" and "since" in details:
+        facts.append(_("No movement since %(time)s", time=_at(details.get("since"))))
+    elif kind == "bed_exit_no_return" and "bed_exit_at" in details:
+        facts.append(_("Out of bed since %(time)s", time=_at(details.get("bed_exit_at"))))
+    if device is not None and kind != "devices_silent":
+        facts.append(device.name)
+    return facts
+
+
+def age(moment: datetime, now: datetime | None = None) -> str:
+    """How long ago, in the current language ("4 minutes ago")."""
+    delta = moment - (now or utcnow())
+    return format_timedelta(
+        delta,
+        threshold=1.5,
+        add_direction=True,
+        format="short",
+        locale=i18n.LOCALES[i18n.current_language()],
+    )
+
+
+def alert_kind_name(kind: str) -> str:
+    """What kind of alert it is, in words (the same words as the console's pages)."""
+    names = {
+        "panic": _("Panic button pressed"),
+        "fall": _("Fall detected"),
+        "help_request": _("Asked for help on the tablet"),
+        "smoke": _("Smoke alarm"),
+        "water_leak": _("Water leak"),
+        "unreadable_event": _("Unreadable alarm message from a device"),
+        "vital_range": _("Vital sign out of range"),
+        "weight_gain": _("Weight gain"),
+        "night_door": _("Door opened at night"),
+        "no_motion": _("No movement at home"),
+        "bed_exit_no_return": _("Out of bed at night and not back"),
+        "device_silent": _("Device silent"),
+        "devices_silent": _("Many devices silent at once"),
+        "low_battery": _("Battery low"),
+        "checkin_missed": _("Missed check-in"),
+        "medication_missed": _("Medication reminder not confirmed"),
+        "medication_not_taken": _("Medication not taken"),
+        "checkin_not_good": _("Not feeling well"),
+        "checkin_unclear": _("Check-in answer unclear"),
+        "checkin_not_sent": _("Check-in not sent while the system was down"),
+        "call_request_not_taken": _("Call request not taken in time"),
+    }
+    return names.get(kind, kind.replace("_", " "))
+
+
+# Why a resident's data was read, as the access log stores it: (stored shape, how to say it).
+_REASONS: tuple[tuple[str, Say], ...] = (
+    (r"alert (?P<n>\d+)", lambda m: _("Alert number %(n)s", n=m["n"])),
+    (
+        r"access log (page )?from (?P<a>\S+) to (?P<b>\S+)",
+        lambda m: _("Who viewed the data, %(first)s to %(last)s", first=m["a"], last=m["b"]),
+    ),
+    (r"access log from the start to now", lambda m: _("Who viewed the data, all of it")),
+    ("device list", lambda m: _("The list of devices")),
+    (r"resident page, (?P<days>\d+) days", lambda m: _("The last %(days)s days", days=m["days"])),
+    ("check-in plans and adherence", lambda m: _("Check-in plans and answers")),
+    ("check-in plans", lambda m: _("Check-in plans")),
+    ("new check-in plan form", lambda m: _("A new check-in plan")),
+    (r"(edit )?check-in plan (?P<n>\d+)", lambda m: _("Check-in plan number %(n)s", n=m["n"])),
+    ("edit check-in plan new", lambda m: _("A new check-in plan")),
+    (r"consultation (?P<n>\d+)", lambda m: _("Video call number %(n)s", n=m["n"])),
+)
+_REASONS_COMPILED = tuple((re.compile(shape), say) for shape, say in _REASONS)
+
+
+def reason_in_words(reason: str) -> str:
+    """Why the data was read, in the current language; a reason of an unknown shape as it is."""
+    for shape, say in _REASONS_COMPILED:
+        found = shape.fullmatch(reason)
+        if found:
+            return say(found)
+    return reason

@@ -7,7 +7,7 @@ from pathlib import Path
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
-from web import i18n
+from web import console_words, i18n
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -25,6 +25,18 @@ def _install_i18n(engine: JinjaTemplateEngine) -> None:
     environment.filters["local_date"] = i18n.local_date
     environment.filters["local_time"] = i18n.local_time
     environment.filters["number"] = i18n.number
+    # The domain's codes (kinds, channels, recipients) and an alert's facts in words.
+    for name in (
+        "age",
+        "alert_facts",
+        "alert_kind_name",
+        "channel_name",
+        "device_kind_name",
+        "event_name",
+        "vital_name",
+    ):
+        environment.globals[name] = getattr(console_words, name)
+    environment.globals["recipient_name"] = console_words.recipient_name
 
 
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:

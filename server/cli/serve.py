@@ -56,10 +56,16 @@ def serve(
         sock = bind_http_socket(settings.http_host, settings.http_port)
     except StartupError as err:
         raise fail(str(err)) from err
+    mail = None
     if demo:
         shown = "127.0.0.1" if settings.http_host in ("0.0.0.0", "::") else settings.http_host  # noqa: S104
         base_url = f"http://{shown}:{sock.getsockname()[1]}"
         print_world(load_world(settings), as_json=False, base_url=base_url)
+        if not settings.smtp_host:
+            from server.demo_mail import start_demo_mail  # only the demo needs the mail sink
+
+            mail = start_demo_mail(settings)  # so the demo's policies can e-mail
+            typer.echo(f"Demo e-mail is kept in {settings.data_dir / 'demo-mail'}", err=True)
     else:
         try:
             asyncio.run(check_database(settings.effective_database_url))
@@ -83,6 +89,10 @@ def serve(
         timeout_graceful_shutdown=10,
     )
     server = uvicorn.Server(config)
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    finally:
+        if mail is not None:
+            mail.stop()
     if not server.started:
         raise fail("the service did not start; see the log above", code=3)

@@ -229,9 +229,17 @@ async def test_residents_with_charts_and_devices_for_technicians_pass_axe(
         assert await serious_violations(page) == []
         await page.goto(f"{server.url}/console/devices")
         row = page.locator("tr", has_text="Kitchen tablet")
-        await row.get_by_role("button", name="Revoke").click()
-        await page.wait_for_url("**/console/devices?notice=revoked")
+        # One click only asks: a revoked panic button would send no more alarms.
+        await row.get_by_text("Revoke…").click()
+        await expect(row).to_contain_text("alarms from it will not arrive")
+        await row.get_by_role("button", name="Yes, revoke it").click()
+        await page.wait_for_url("**/console/devices?notice=revoked*")
         await expect(page.locator("tr", has_text="Kitchen tablet")).to_have_count(0)
+        assert await serious_violations(page) == []
+        # A mistake is undone at once.
+        await page.get_by_role("button", name="Undo: let Kitchen tablet connect again").click()
+        await page.wait_for_url("**/console/devices?notice=restored")
+        await expect(page.locator("tr", has_text="Kitchen tablet")).to_have_count(1)
         assert errors == []
         await technician.close()
     finally:

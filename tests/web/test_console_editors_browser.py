@@ -81,7 +81,7 @@ async def test_the_editors_and_the_access_log_work_and_pass_axe(
         await page.get_by_role("link", name="Escalation and on call").click()
         await expect(page.locator("#coverage-gaps")).to_contain_text("every hour of the week")
         assert await serious_violations(page) == []
-        await page.get_by_label("Time to answer (seconds)").first.fill("10")
+        await page.get_by_label("Time to answer (minutes)").first.fill("0.1")
         await page.get_by_role("button", name="Save the policy").click()
         await expect(page.locator("#policy-problems")).to_contain_text(
             "Tier 1: give people at least 30 seconds to answer."

@@ -1,88 +1,24 @@
-// The console's live parts: the queue follows the alert stream, a new critical alert
-// beeps (Web Audio, no sound files) and flashes, forms post without leaving the page, and an
-// open alert tells the others who is looking at it. Every form also works without this.
+// The queue and alert pages' live parts: the queue is drawn again when the live connection
+// (static/console_live.js, on every page) says something changed, forms post without leaving
+// the page, and an open alert tells the others who is looking at it. Every form also works
+// without this.
 (function () {
   "use strict";
 
   var csrfMeta = document.querySelector('meta[name="csrf-token"]');
   var csrf = csrfMeta ? csrfMeta.getAttribute("content") : "";
-  var RINGING = { raised: true, reopened: true, retriggered: true };
-
-  // --- sound: browsers let a page play sound only after a click, so staff switch it on.
-  var audio = null;
-  var soundOn = false;
-  var soundButton = document.getElementById("sound-toggle");
-
-  function setSound(on) {
-    soundOn = on;
-    try { window.localStorage.setItem("vaki.sound", on ? "on" : "off"); } catch (e) { /* private mode */ }
-    if (soundButton) {
-      soundButton.setAttribute("aria-pressed", on ? "true" : "false");
-      soundButton.textContent = soundButton.getAttribute(on ? "data-on" : "data-off");
-    }
-  }
-
-  function beep() {
-    if (!soundOn) { return; }
-    var Context = window.AudioContext || window.webkitAudioContext;
-    if (!Context) { return; }
-    audio = audio || new Context();
-    if (audio.state === "suspended") { audio.resume(); }
-    [0, 0.35, 0.7].forEach(function (offset) {
-      var tone = audio.createOscillator();
-      var gain = audio.createGain();
-      tone.type = "square";
-      tone.frequency.value = 880;
-      gain.gain.setValueAtTime(0.0001, audio.currentTime + offset);
-      gain.gain.exponentialRampToValueAtTime(0.3, audio.currentTime + offset + 0.02);
-      gain.gain.exponentialRampToValueAtTime(0.0001, audio.currentTime + offset + 0.25);
-      tone.connect(gain).connect(audio.destination);
-      tone.start(audio.currentTime + offset);
-      tone.stop(audio.currentTime + offset + 0.3);
-    });
-  }
-
-  if (soundButton) {
-    var stored = null;
-    try { stored = window.localStorage.getItem("vaki.sound"); } catch (e) { /* private mode */ }
-    setSound(stored === "on");
-    soundButton.addEventListener("click", function () {
-      setSound(!soundOn);
-      if (soundOn) { beep(); }
-    });
-  }
-
-  // --- the visual cue for a new critical alert, until someone looks at the page.
-  var banner = document.getElementById("alarm-banner");
-  var baseTitle = document.title;
-  var alarms = 0;
-
-  function ring(change) {
-    alarms += 1;
-    document.body.setAttribute("data-alarms", String(alarms));
-    document.body.classList.add("ringing");
-    if (banner) {
-      banner.hidden = false;
-      banner.textContent = banner.textContent.split(":")[0] + ": " + change.title;
-    }
-    document.title = "(!) " + baseTitle;
-    beep();
-  }
-
-  function calm() {
-    document.body.classList.remove("ringing");
-    document.title = baseTitle;
-  }
-  document.addEventListener("click", calm);
-  document.addEventListener("keydown", calm);
 
   // --- the queue: fetch the server-rendered lists again when something changed.
   var live = document.getElementById("queue-live");
   var said = document.getElementById("queue-said");
   var refreshing = null;
 
+  var again = false;
+
   function refresh() {
-    if (!live || refreshing) { return refreshing; }
+    if (!live) { return null; }
+    // A change during a fetch may not be in its answer: fetch once more after it.
+    if (refreshing) { again = true; return refreshing; }
     refreshing = fetch(live.getAttribute("data-items"), { credentials: "same-origin" })
       .then(function (response) {
         if (response.status === 401 || response.redirected) { window.location.reload(); return; }
@@ -97,39 +33,24 @@
         });
       })
       .catch(function () { /* the next change or tick tries again */ })
-      .then(function () { refreshing = null; });
+      .then(function () {
+        refreshing = null;
+        if (again) { again = false; refresh(); }
+      });
     return refreshing;
   }
 
-  // --- the alert stream (the session cookie opens it; the server checks our origin).
-  var state = document.getElementById("live-state");
+  // --- the page's part of the live connection (static/console_live.js holds it).
   var detail = document.getElementById("alert-detail");
-  var delay = 1000;
-
-  function connect() {
-    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-    var socket = new WebSocket(scheme + window.location.host + "/api/alerts/stream");
-    socket.onopen = function () {
-      delay = 1000;
-      if (state) { state.textContent = state.getAttribute("data-live"); state.className = "live on"; }
-      refresh();
-    };
-    socket.onmessage = function (message) {
-      var change;
-      try { change = JSON.parse(message.data); } catch (e) { return; }
-      if (RINGING[change.change] && change.severity === "critical") { ring(change); }
-      if (detail && String(change.alert_id) === detail.getAttribute("data-alert-id")) {
-        var changed = document.getElementById("alert-changed");
-        if (changed) { changed.hidden = false; }
-      }
-      refresh();
-    };
-    socket.onclose = function () {
-      if (state) { state.textContent = state.getAttribute("data-offline"); state.className = "live off"; }
-      window.setTimeout(connect, delay);
-      delay = Math.min(delay * 2, 30000);
-    };
-  }
+  document.addEventListener("vaki:change", function (event) {
+    var change = event.detail || {};
+    if (detail && String(change.alert_id) === detail.getAttribute("data-alert-id")) {
+      var changed = document.getElementById("alert-changed");
+      if (changed) { changed.hidden = false; }
+    }
+    refresh();
+  });
+  document.addEventListener("vaki:reconnected", function () { refresh(); });
 
   // --- forms post in the background and the queue is drawn again.
   function enhance(root) {
@@ -180,9 +101,9 @@
 
   if (live) {
     enhance(document);
-    window.setInterval(refresh, 15000);
+    // The ages ("4 min ago") move on even when nothing else does.
+    window.setInterval(refresh, 60000);
   }
-  if (live || detail) { connect(); }
   if (detail) {
     heartbeat(false);
     window.setInterval(function () { heartbeat(false); }, 15000);
