@@ -25,7 +25,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 import alerts
 import care
+import interop
 import web
+from server.export_lifespan import export_lifespan, export_worker
 from server.health import HealthController
 from server.lifespans import LIFESPANS
 from server.live import ResilientPostgresChannels
@@ -105,6 +107,8 @@ async def _log_unexpected(exception: BaseException, scope: Any) -> None:
     """A request that failed unexpectedly (a 500) leaves its traceback in the service log."""
     if isinstance(exception, HTTPException) and exception.status_code < 500:
         return
+    if isinstance(exception, interop.InteropError | care.CareError):
+        return  # a refused or unknown request, answered with its own status
     log.error(
         "request %s %s failed",
         scope.get("method", "WEBSOCKET"),
@@ -138,12 +142,13 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = care.utcno
             "tablet_desk": Provide(_tablet_desk, sync_to_thread=False),
         },
         # Video closes first, while the database is still open for the call records.
-        lifespan=[*LIFESPANS, video_lifespan],
+        lifespan=[*LIFESPANS, video_lifespan, export_lifespan],
         state=State(
             {
                 "runtime": runtime,
                 web.ACCESS_STATE_KEY: _staff_access(settings, runtime, clock),
                 VIDEO_STATE_KEY: video_service(settings, runtime, clock),
+                web.EXPORT_STATE_KEY: export_worker(runtime, care.utcnow),
             }
         ),
         template_config=web.template_config(),

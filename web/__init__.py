@@ -21,6 +21,7 @@ from web.console import CONSOLE_ROUTES
 from web.console_api import ResidentsController
 from web.console_waiting import WAITING_ROUTES
 from web.device_test_pages import DEVICE_TEST_ROUTES
+from web.fhir_api import EXPORT_STATE_KEY, FHIR_ROUTER
 from web.pages import index
 from web.policies_api import PoliciesController
 from web.resident_settings_api import ResidentSettingsController
@@ -41,11 +42,13 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     *DEVICE_TEST_ROUTES,
     *TABLET_ROUTES,
     *VIDEO_ROUTES,
+    FHIR_ROUTER,
     create_static_files_router(path="/static", directories=[STATIC_DIR]),
 ]
 
 __all__ = [
     "ACCESS_STATE_KEY",
+    "EXPORT_STATE_KEY",
     "ROUTE_HANDLERS",
     "AccessPolicy",
     "CheckinDesk",
