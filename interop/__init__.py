@@ -15,6 +15,7 @@ from interop.errors import (
     ResourceNotFoundError,
 )
 from interop.export import RETRY_AFTER_S, ExportService, ExportState, ExportWorker, manifest
+from interop.measure import measure_report_bundle
 from interop.models import ExportFile, ExportJob, ExportStatus
 from interop.service import (
     FHIR_VERSION,
@@ -53,5 +54,6 @@ __all__ = [
     "ResourceNotFoundError",
     "capability_statement",
     "manifest",
+    "measure_report_bundle",
     "readable_types",
 ]

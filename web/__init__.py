@@ -19,9 +19,11 @@ from web.auth import (
 from web.checkins_api import CheckinsController
 from web.console import CONSOLE_ROUTES
 from web.console_api import ResidentsController
+from web.console_indicators import INDICATOR_ROUTES
 from web.console_waiting import WAITING_ROUTES
 from web.device_test_pages import DEVICE_TEST_ROUTES
 from web.fhir_api import EXPORT_STATE_KEY, FHIR_ROUTER
+from web.indicators_api import INDICATORS_ROUTER
 from web.pages import index
 from web.policies_api import PoliciesController
 from web.resident_settings_api import ResidentSettingsController
@@ -43,6 +45,8 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     *TABLET_ROUTES,
     *VIDEO_ROUTES,
     FHIR_ROUTER,
+    INDICATORS_ROUTER,
+    *INDICATOR_ROUTES,
     create_static_files_router(path="/static", directories=[STATIC_DIR]),
 ]
 
