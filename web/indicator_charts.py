@@ -52,7 +52,7 @@ def bar_chart(
     """Grouped bars: one group per label, one bar per series; a missing value draws nothing."""
     values = [v for _, series in groups for v in series if v is not None]
     ceiling = top if top is not None else max([*values, *(limit for limit, _ in limits), 1.0])
-    ticks = [t for t in _nice_ticks(0, ceiling * 1.1) if t >= 0]
+    ticks = [0.0, *(t for t in _nice_ticks(0, ceiling * 1.1) if t > 0)]
     high = max([ceiling, *ticks]) or 1.0
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
