@@ -41,7 +41,8 @@ async def world(sessions: async_sessionmaker[AsyncSession]) -> tuple[int, int, i
         north, south = care.CareTeam(name="North"), care.CareTeam(name="South")
         session.add_all([north, south])
         await session.flush()
-        assert north.id is not None and south.id is not None
+        assert north.id is not None
+        assert south.id is not None
         residents = [care.Resident(full_name=f"Resident {n}") for n in range(8)]
         session.add_all(residents)
         await session.flush()
