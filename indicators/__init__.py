@@ -7,7 +7,7 @@ counts under five suppressed. Reads the other domains through their public surfa
 never writes their rows, never speaks HTTP.
 """
 
-from indicators.errors import IndicatorError, UnknownTeamError
+from indicators.errors import IndicatorError, NotFoundError, UnknownTeamError
 from indicators.figures import SUPPRESSED, median, percentile, suppressed
 from indicators.formats import as_csv, as_json, rows
 from indicators.service import (
@@ -28,6 +28,7 @@ __all__ = [
     "IndicatorError",
     "IndicatorService",
     "Indicators",
+    "NotFoundError",
     "Served",
     "UnknownTeamError",
     "VideoFigures",

@@ -1,4 +1,4 @@
-"""Errors of the service indicators."""
+"""Errors of the service indicators, by meaning (web.error_responses maps them)."""
 
 from __future__ import annotations
 
@@ -7,5 +7,9 @@ class IndicatorError(Exception):
     """Base class for errors about the service indicators."""
 
 
-class UnknownTeamError(IndicatorError):
+class NotFoundError(IndicatorError):
+    """What was asked for does not exist (or is not the caller's to see)."""
+
+
+class UnknownTeamError(NotFoundError):
     """The asked-for care team is not one of the caller's."""

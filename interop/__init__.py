@@ -11,7 +11,9 @@ from interop.codes import DEVICE_TYPES, LOINC, MDC, MEASURES, UCUM, Code, Measur
 from interop.errors import (
     ExportNotFoundError,
     InteropError,
+    InvalidError,
     InvalidSearchError,
+    NotFoundError,
     ResourceNotFoundError,
 )
 from interop.export import RETRY_AFTER_S, ExportService, ExportState, ExportWorker, manifest
@@ -49,8 +51,10 @@ __all__ = [
     "FhirCaller",
     "FhirService",
     "InteropError",
+    "InvalidError",
     "InvalidSearchError",
     "Measure",
+    "NotFoundError",
     "ResourceNotFoundError",
     "capability_statement",
     "manifest",

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 from litestar import Request, get
 from litestar.di import NamedDependency
-from litestar.exceptions import NotFoundException, PermissionDeniedException, ValidationException
+from litestar.exceptions import PermissionDeniedException, ValidationException
 from litestar.response import Template
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -56,16 +56,13 @@ async def indicators_page(request: Request[Any, Any, Any], sessions: Sessions) -
         since, until = month_bounds(month)
     team_value = request.query_params.get("team") or ""
     team = int(team_value) if team_value.isdigit() else None
-    try:
-        figures = await indicators.IndicatorService(sessions).figures(
-            role=viewer.identity.role,
-            team_ids=viewer.identity.team_ids,
-            team=team,
-            since=since,
-            until=until,
-        )
-    except indicators.UnknownTeamError as err:
-        raise NotFoundException(str(err)) from err
+    figures = await indicators.IndicatorService(sessions).figures(
+        role=viewer.identity.role,
+        team_ids=viewer.identity.team_ids,
+        team=team,
+        since=since,
+        until=until,
+    )
     async with sessions() as session:
         teams = (
             await session.exec(

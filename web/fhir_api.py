@@ -55,9 +55,8 @@ def outcome(status_code: int, code: str, text: str) -> Response[bytes]:
 
 
 _OUTCOMES: tuple[tuple[type[Exception], int, str], ...] = (
-    (interop.InvalidSearchError, 400, "invalid"),
-    (interop.ResourceNotFoundError, 404, "not-found"),
-    (interop.ExportNotFoundError, 404, "not-found"),
+    (interop.InvalidError, 400, "invalid"),
+    (interop.NotFoundError, 404, "not-found"),
     (care.NotAllowedError, 403, "forbidden"),
 )
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from litestar import Request, Router, get
 from litestar.di import NamedDependency
-from litestar.exceptions import NotFoundException, ValidationException
+from litestar.exceptions import ValidationException
 from litestar.response import Response
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -76,16 +76,13 @@ async def figures_for(
     """The caller and the indicators they asked for."""
     identity = await identify(request, sessions)
     since, until = period_of(request)
-    try:
-        figures = await indicators.IndicatorService(sessions).figures(
-            role=identity.role,
-            team_ids=identity.team_ids,
-            team=team_of(request),
-            since=since,
-            until=until,
-        )
-    except indicators.UnknownTeamError as err:
-        raise NotFoundException(str(err)) from err
+    figures = await indicators.IndicatorService(sessions).figures(
+        role=identity.role,
+        team_ids=identity.team_ids,
+        team=team_of(request),
+        since=since,
+        until=until,
+    )
     return identity, figures
 
 
@@ -130,14 +127,8 @@ async def indicators_measure_report(
     )
 
 
-def _refused(request: Request[Any, Any, Any], exc: care.NotAllowedError) -> Response[Any]:
-    """A role that may not see the figures: 403."""
-    return Response({"status_code": 403, "detail": str(exc)}, status_code=403)
-
-
 INDICATORS_ROUTER = Router(
     path="/api/indicators",
     route_handlers=[indicators_data, indicators_measure_report],
-    exception_handlers={care.NotAllowedError: _refused},
     tags=["indicators"],
 )

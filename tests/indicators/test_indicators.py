@@ -4,6 +4,7 @@ calls, checked figure by figure, with the small-count suppression."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from fhir.resources.R4B.bundle import Bundle
@@ -302,15 +303,13 @@ async def test_a_known_month_gives_known_figures(
     assert "alarms,North,critical,within_60s,0.4" in csv
     assert "residents_served,South,team,residents,<5" in indicators.as_csv(south_figures)
     bundle = Bundle.model_validate(interop.measure_report_bundle(south_figures))
+    reports: list[Any] = [entry.resource for entry in bundle.entry or []]
     served = [
         group
-        for entry in bundle.entry or []
-        for group in entry.resource.group or []  # type: ignore[union-attr]
-        if group.code.coding[0].code == "residents_served.residents"  # type: ignore[union-attr,index]
+        for report in reports
+        for group in report.group
+        if group.code.coding[0].code == "residents_served.residents"
     ]
     assert len(served) == 2
-    assert all(g.measureScore.value is None for g in served)  # type: ignore[union-attr]
-    assert all(
-        g.measureScore.extension[0].valueCode == "masked"  # type: ignore[union-attr,index]
-        for g in served
-    )
+    assert all(g.measureScore.value is None for g in served)
+    assert all(g.measureScore.extension[0].valueCode == "masked" for g in served)
