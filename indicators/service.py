@@ -97,6 +97,8 @@ class Indicators:
     devices: DeviceFigures
     video: VideoFigures
     served: list[Served] = field(default_factory=list)
+    # Every care team the caller may ask about (id, name), for choosing another.
+    choices: list[tuple[int, str]] = field(default_factory=list)
 
 
 def alarm_handling(rows: Sequence[alerts.Alert]) -> list[AlarmHandling]:
@@ -239,7 +241,16 @@ class IndicatorService:
             raise UnknownTeamError(f"no care team {team}")
         teams = frozenset({team}) if team is not None else team_ids
         async with self._sessions() as session:
-            return await self._figures(session, teams, since, until)
+            figures = await self._figures(session, teams, since, until)
+            choices = (
+                await session.exec(
+                    select(care.CareTeam.id, care.CareTeam.name)
+                    .where(col(care.CareTeam.id).in_(sorted(team_ids)))
+                    .order_by(col(care.CareTeam.name))
+                )
+            ).all()
+        figures.choices.extend((team_id, name) for team_id, name in choices if team_id)
+        return figures
 
     async def _figures(
         self, session: AsyncSession, teams: frozenset[int], since: datetime, until: datetime

@@ -12,7 +12,6 @@ from litestar.exceptions import PermissionDeniedException, ValidationException
 from litestar.response import Template
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import care
@@ -63,14 +62,6 @@ async def indicators_page(request: Request[Any, Any, Any], sessions: Sessions) -
         since=since,
         until=until,
     )
-    async with sessions() as session:
-        teams = (
-            await session.exec(
-                select(care.CareTeam)
-                .where(col(care.CareTeam.id).in_(sorted(viewer.identity.team_ids)))
-                .order_by(col(care.CareTeam.name))
-            )
-        ).all()
     words = severity_words()
     alarm_chart = bar_chart(
         "alarms",
@@ -91,7 +82,7 @@ async def indicators_page(request: Request[Any, Any, Any], sessions: Sessions) -
         "console_indicators.html",
         section="indicators",
         figures=figures,
-        teams=teams,
+        teams=figures.choices,
         team=team,
         month=month,
         problems=problems,

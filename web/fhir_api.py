@@ -23,6 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 import care
 import interop
 from web.auth import identify
+from web.error_responses import DOMAIN_ERRORS
 
 Sessions = NamedDependency[async_sessionmaker[AsyncSession]]
 FHIR_JSON = "application/fhir+json"
@@ -298,6 +299,10 @@ FHIR_ROUTER = Router(
         search,
         read,
     ],
-    exception_handlers={Exception: _on_error},
+    # Every error under /fhir is an OperationOutcome: these override the app's handlers
+    # for the same classes (the most specific class's handler wins).
+    exception_handlers=dict.fromkeys(
+        (Exception, HTTPException, NotAuthorizedException, *DOMAIN_ERRORS), _on_error
+    ),
     tags=["fhir"],
 )
