@@ -90,8 +90,8 @@ async def indicators_page(request: Request[Any, Any, Any], sessions: Sessions) -
         alarm_chart=alarm_chart,
         checkin_chart=checkin_chart,
         percent=_percent,
-        csv_url=f"/api/indicators/?{query}&format=csv",
-        json_url=f"/api/indicators/?{query}",
+        csv_url=f"/api/indicators?{query}&format=csv",
+        json_url=f"/api/indicators?{query}",
         fhir_url=f"/api/indicators/measure-report?{query}",
     )
 
