@@ -44,6 +44,8 @@ class Permission(StrEnum):
     """See and handle technical alerts (a silent device, a low battery)."""
     MANAGE_STAFF = "manage_staff"
     """Unlock a staff member's sign-in, deactivate a member of the team."""
+    READ_INDICATORS = "read_indicators"
+    """See the teams' service indicators and download them."""
 
 
 _CLINICAL = frozenset(

@@ -28,6 +28,7 @@ import care
 import devices
 import web
 from server.alarm_path import ALERTS_CHANNEL
+from server.export_lifespan import export_lifespan, export_worker
 from server.health import HealthController
 from server.lifespans import LIFESPANS
 from server.live import ResilientPostgresChannels
@@ -123,6 +124,8 @@ async def _log_unexpected(exception: BaseException, scope: Any) -> None:
     """A request that failed unexpectedly (a 500) leaves its traceback in the service log."""
     if isinstance(exception, HTTPException) and exception.status_code < 500:
         return
+    if isinstance(exception, web.DOMAIN_ERRORS) and web.status_of(exception) < 500:
+        return  # a refused or unknown request, answered with its status by the error map
     log.error(
         "request %s %s failed",
         scope.get("method", "WEBSOCKET"),
@@ -162,7 +165,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = care.utcno
             "tablet_desk": Provide(_tablet_desk, sync_to_thread=False),
         },
         # Video closes first, while the database is still open for the call records.
-        lifespan=[*LIFESPANS, video_lifespan],
+        lifespan=[*LIFESPANS, video_lifespan, export_lifespan],
         state=State(
             {
                 "runtime": runtime,
@@ -173,6 +176,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = care.utcno
                 ),
                 web.CHANNELS_STATE_KEY: _notification_channels(settings),
                 web.PUSH_KEY_STATE_KEY: _push_key(settings),
+                web.EXPORT_STATE_KEY: export_worker(runtime, care.utcnow),
             }
         ),
         template_config=web.template_config(),

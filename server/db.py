@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 import alerts
 import care
 import devices
+import interop
 import video
 from server.errors import DatabaseUnavailableError
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Every domain's tables are registered on SQLModel's metadata by importing the domains.
 METADATA = SQLModel.metadata
-DOMAIN_MODELS = (care.MODELS, devices.MODELS, alerts.MODELS, video.MODELS)
+DOMAIN_MODELS = (care.MODELS, devices.MODELS, alerts.MODELS, video.MODELS, interop.MODELS)
 # Arbitrary, fixed key: instances starting together take turns to migrate.
 _MIGRATION_LOCK_KEY = 0x7661_6B69
 

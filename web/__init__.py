@@ -20,11 +20,14 @@ from web.auth import (
 from web.checkins_api import CheckinsController
 from web.console import CONSOLE_ROUTES
 from web.console_api import ResidentsController
+from web.console_indicators import INDICATOR_ROUTES
 from web.console_policy import CHANNELS_STATE_KEY
 from web.console_view import PUSH_KEY_STATE_KEY
 from web.console_waiting import WAITING_ROUTES
 from web.device_test_pages import DEVICE_TEST_ROUTES
 from web.error_responses import DOMAIN_ERRORS, domain_error_response, status_of
+from web.fhir_api import EXPORT_STATE_KEY, FHIR_ROUTER
+from web.indicators_api import INDICATORS_ROUTER
 from web.pages import index
 from web.policies_api import PoliciesController
 from web.resident_settings_api import ResidentSettingsController
@@ -51,6 +54,9 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     *DEVICE_TEST_ROUTES,
     *TABLET_ROUTES,
     *VIDEO_ROUTES,
+    FHIR_ROUTER,
+    INDICATORS_ROUTER,
+    *INDICATOR_ROUTES,
     create_static_files_router(path="/static", directories=[STATIC_DIR]),
 ]
 
@@ -58,6 +64,7 @@ __all__ = [
     "ACCESS_STATE_KEY",
     "CHANNELS_STATE_KEY",
     "DOMAIN_ERRORS",
+    "EXPORT_STATE_KEY",
     "PUSH_KEY_STATE_KEY",
     "ROUTE_HANDLERS",
     "TABLETS_CHANNEL",

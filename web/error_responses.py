@@ -25,6 +25,8 @@ from litestar.status_codes import (
 import alerts
 import care
 import devices
+import indicators
+import interop
 import video
 from web import i18n
 from web.console_view import PAGE_HEADERS
@@ -34,7 +36,14 @@ log = logging.getLogger(__name__)
 # Every domain's errors, by meaning, and the status each meaning is.
 STATUS_BY_MEANING: tuple[tuple[tuple[type[Exception], ...], int], ...] = (
     (
-        (care.NotFoundError, alerts.NotFoundError, devices.NotFoundError, video.NotFoundError),
+        (
+            care.NotFoundError,
+            alerts.NotFoundError,
+            devices.NotFoundError,
+            video.NotFoundError,
+            interop.NotFoundError,
+            indicators.NotFoundError,
+        ),
         HTTP_404_NOT_FOUND,
     ),
     (
@@ -56,7 +65,13 @@ STATUS_BY_MEANING: tuple[tuple[tuple[type[Exception], ...], int], ...] = (
         HTTP_409_CONFLICT,
     ),
     (
-        (care.InvalidError, alerts.InvalidError, devices.InvalidError, video.InvalidError),
+        (
+            care.InvalidError,
+            alerts.InvalidError,
+            devices.InvalidError,
+            video.InvalidError,
+            interop.InvalidError,
+        ),
         HTTP_422_UNPROCESSABLE_ENTITY,
     ),
 )
@@ -65,6 +80,8 @@ DOMAIN_ERRORS: tuple[type[Exception], ...] = (
     alerts.AlertsError,
     devices.DevicesError,
     video.VideoError,
+    interop.InteropError,
+    indicators.IndicatorError,
 )
 
 

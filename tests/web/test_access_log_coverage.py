@@ -11,7 +11,14 @@ import care
 from tests.web.conftest import Console, sign_in
 
 # Paths under these read one resident's data (or an alert about one).
-RESIDENT_PATHS = ("/console/residents/{", "/api/residents/{", "/console/alerts/{")
+RESIDENT_PATHS = (
+    "/console/residents/{",
+    "/api/residents/{",
+    "/console/alerts/{",
+    # FHIR: a read, a search and $everything, each asked for the resident as a Patient.
+    "/fhir/{",
+    "/fhir/Patient/{",
+)
 
 
 async def test_every_route_reading_resident_data_writes_the_access_log(console: Console) -> None:
@@ -35,8 +42,12 @@ async def test_every_route_reading_resident_data_writes_the_access_log(console: 
         await session.commit()
         assert alert.id is not None
         assert plan.id is not None
-    values = {"resident_id": world.resident, "id": world.resident, "alert_id": alert.id}
-    values |= {"plan_id": plan.id}
+    values: dict[str, int | str] = {
+        "resident_id": world.resident,
+        "id": world.resident,
+        "alert_id": alert.id,
+    }
+    values |= {"plan_id": plan.id, "resource_type": "Patient", "resource_id": world.resident}
     client = console.client
     # A coordinator of the resident's team may read everything there is to read.
     assert (await sign_in(client, "gudrun")).status_code == 303
@@ -64,6 +75,8 @@ async def test_every_route_reading_resident_data_writes_the_access_log(console: 
     )
     assert any(t.startswith("/api/residents/{") for t in checked)
     assert any(t.startswith("/console/alerts/{") for t in checked)
+    assert {"/fhir/{resource_type}", "/fhir/{resource_type}/{resource_id}"} <= set(checked)
+    assert "/fhir/Patient/{resident_id}/$everything" in checked
 
 
 async def entries(console: Console, resident_id: int) -> int:
