@@ -14,6 +14,7 @@ from care.models import (
     ApiToken,
     CareTeam,
     Contact,
+    InstanceSecret,
     LoginAttempt,
     Organisation,
     OrganisationKind,
@@ -26,7 +27,9 @@ from care.models import (
 )
 from care.registry import add_staff_user, ensure_organisation, get_resident
 from care.roles import ROLE_PERMISSIONS, Permission, may, require
+from care.instance_secret import instance_key
 from care.secrets import (
+    check_machine_secret,
     hash_machine_secret,
     hash_secret,
     new_secret,
@@ -34,8 +37,17 @@ from care.secrets import (
     verify_secret,
 )
 from care.storage import BigIntId, UTCDateTime, as_utc, utcnow
-from care.tokens import create_api_token, revoke_api_token, staff_for_token, team_ids_of
-from care.totp import accept_totp, enrol_totp
+from care.tokens import (
+    TokenInfo,
+    create_api_token,
+    deactivate_staff,
+    list_api_tokens,
+    revoke_api_token,
+    staff_for_token,
+    team_ids_of,
+    token_for,
+)
+from care.totp import accept_totp, enrol_totp, totp_secret_of
 
 MODELS = (
     Organisation,
@@ -49,6 +61,7 @@ MODELS = (
     ApiToken,
     StaffSession,
     LoginAttempt,
+    InstanceSecret,
 )
 
 __all__ = [
@@ -61,6 +74,7 @@ __all__ = [
     "CareTeam",
     "Contact",
     "DuplicateError",
+    "InstanceSecret",
     "LoginAttempt",
     "NotAllowedError",
     "NotFoundError",
@@ -73,17 +87,22 @@ __all__ = [
     "StaffSession",
     "StaffUser",
     "TeamMembership",
+    "TokenInfo",
     "UTCDateTime",
     "accept_totp",
     "access_log_of",
     "add_staff_user",
     "as_utc",
+    "check_machine_secret",
     "create_api_token",
+    "deactivate_staff",
     "enrol_totp",
     "ensure_organisation",
     "get_resident",
     "hash_machine_secret",
     "hash_secret",
+    "instance_key",
+    "list_api_tokens",
     "log_access",
     "may",
     "new_secret",
@@ -93,6 +112,8 @@ __all__ = [
     "revoke_api_token",
     "staff_for_token",
     "team_ids_of",
+    "token_for",
+    "totp_secret_of",
     "utcnow",
     "verify_machine_secret",
     "verify_secret",

@@ -32,6 +32,7 @@ from video.models import (
     Consultation,
     ConsultationKind,
     ConsultationStatus,
+    RoomTokenUse,
 )
 from video.records import (
     consultation_of,
@@ -47,7 +48,7 @@ from video.virtual_participant import (
     encode_video_loop,
 )
 
-MODELS = (Consultation, CallRequest)
+MODELS = (Consultation, CallRequest, RoomTokenUse)
 
 __all__ = [
     "MODELS",
@@ -64,6 +65,7 @@ __all__ = [
     "NotParticipantError",
     "RoomFullError",
     "RoomTokenError",
+    "RoomTokenUse",
     "SignallingError",
     "VideoConfig",
     "VideoError",

@@ -21,6 +21,7 @@ from web.console import CONSOLE_ROUTES
 from web.console_api import ResidentsController
 from web.console_waiting import WAITING_ROUTES
 from web.device_test_pages import DEVICE_TEST_ROUTES
+from web.headers import out_of_range, refuse_odd_requests, security_headers
 from web.pages import index
 from web.policies_api import PoliciesController
 from web.resident_settings_api import ResidentSettingsController
@@ -53,7 +54,10 @@ __all__ = [
     "StaffAccess",
     "StaffIdentity",
     "identify",
+    "out_of_range",
+    "refuse_odd_requests",
     "require_staff",
+    "security_headers",
     "sign_in_or_refuse",
     "template_config",
     "visible_resident",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import math
 import secrets
 from typing import Any
 
@@ -142,7 +143,8 @@ async def login(request: Request[Any, Any, Any]) -> Template | Redirect:
         replacing=request.cookies.get(policy.session_cookie),
     )
     if result.outcome is SignInOutcome.LOCKED_OUT:
-        minutes = int(policy.lockout_window.total_seconds() // 60)
+        wait = result.retry_after or policy.lockout_window
+        seconds = math.ceil(wait.total_seconds())
         return _login_page(
             policy,
             next_page=next_page,
@@ -150,10 +152,10 @@ async def login(request: Request[Any, Any, Any]) -> Template | Redirect:
             error=_(
                 "Too many failed sign-ins. Wait %(minutes)s minutes and try again, "
                 "or ask a coordinator for help.",
-                minutes=minutes,
+                minutes=math.ceil(seconds / 60),
             ),
             status_code=429,
-            headers={"Retry-After": str(int(policy.lockout_window.total_seconds()))},
+            headers={"Retry-After": str(seconds)},
         )
     if result.session_id is None:
         return _login_page(

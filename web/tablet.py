@@ -266,13 +266,12 @@ class TabletController(Controller):
                     session, data.code, client_address=address
                 )
             except devices.TooManyPairingAttemptsError as err:
-                await session.commit()
                 raise TooManyRequestsException(
                     "too many wrong codes: wait a while and try again",
                     headers={"Retry-After": str(int(err.retry_after.total_seconds()))},
                 ) from err
             except devices.PairingRefusedError as err:
-                await session.commit()  # the wrong code is counted
+                # The try was recorded (and committed) before the code was checked.
                 raise ValidationException(str(err)) from err
             resident = await session.get(care.Resident, paired.device.resident_id)
             await session.commit()
