@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import sqlite3
@@ -14,6 +15,7 @@ import pytest
 from sqlmodel import select
 
 import care
+from care.totp import open_totp_secret, totp_key
 from tests.web.conftest import PASSWORD, Console, sign_in
 
 WRONG = "Wrong username or password."
@@ -144,8 +146,13 @@ def test_vaki_user_totp_prints_the_uri_once(tmp_path: Path) -> None:
     assert uri.startswith("otpauth://totp/Vaki:helga?")
     assert "not shown again" in enrolled.stderr
     with sqlite3.connect(tmp_path / "vaki.db") as db:
-        (secret,) = db.execute("SELECT totp_secret FROM staff_user").fetchone()
-    assert pyotp.parse_uri(uri).secret == secret
+        (stored,) = db.execute("SELECT totp_secret FROM staff_user").fetchone()
+        (master,) = db.execute("SELECT value FROM instance_secret").fetchone()
+    # Stored encrypted, never in clear; the instance secret opens it.
+    secret = pyotp.parse_uri(uri).secret
+    assert secret not in stored
+    key = totp_key(base64.urlsafe_b64decode(master))
+    assert open_totp_secret(key, stored) == secret
     unknown = run("user", "totp", "nobody")
     assert unknown.returncode != 0
     assert "nobody" in unknown.stderr
