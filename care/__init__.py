@@ -9,6 +9,7 @@ timestamps, id types) and secret hashing (argon2).
 
 from care.access_log import access_log_of, log_access, resident_team_ids, residents_of_teams
 from care.errors import CareError, DuplicateError, NotAllowedError, NotFoundError
+from care.instance_secret import instance_key
 from care.models import (
     AccessLogEntry,
     ApiToken,
@@ -27,7 +28,6 @@ from care.models import (
 )
 from care.registry import add_staff_user, ensure_organisation, get_resident
 from care.roles import ROLE_PERMISSIONS, Permission, may, require
-from care.instance_secret import instance_key
 from care.secrets import (
     check_machine_secret,
     hash_machine_secret,

@@ -4,9 +4,10 @@ A room token admits one participant to one consultation's room once, until it ex
 (minutes): ``<consultation>.<participant>.<expiry>.<nonce>.<signature>`` with an HMAC-SHA256
 signature under the video secret (configured, or derived from the instance secret in the
 database, so the same on every instance and after a restart). The nonce lets the room
-service refuse a token used before (``VideoService.admit``). TURN credentials follow coturn's TURN REST convention (its
-``use-auth-secret``): username ``<expiry-unix>:<user>``, credential
-``base64(HMAC-SHA1(secret, username))``, so coturn checks them with the shared secret alone.
+service refuse a token used before (``VideoService.admit``). TURN credentials follow
+coturn's TURN REST convention (its ``use-auth-secret``): username ``<expiry-unix>:<user>``,
+credential ``base64(HMAC-SHA1(secret, username))``, so coturn checks them with the shared
+secret alone.
 """
 
 from __future__ import annotations

@@ -146,7 +146,7 @@ async def _look_up(
     token = _token_of(connection)
     async with sessions() as session:
         if token:
-            staff = await care.staff_for_token(session, token)
+            staff = await care.staff_for_token(session, token, now=_policy_of(connection).clock())
             if staff is None:
                 raise NotAuthorizedException("the token is not valid")
         else:

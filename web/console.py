@@ -21,6 +21,7 @@ from web.console_devices import DEVICE_ROUTES
 from web.console_plans import PLAN_ROUTES
 from web.console_policy import POLICY_ROUTES
 from web.console_residents import RESIDENT_ROUTES
+from web.console_staff import STAFF_ROUTES
 from web.console_view import PAGE_HEADERS
 from web.i18n import gettext as _
 from web.sessions import (
@@ -216,4 +217,5 @@ CONSOLE_ROUTES: list[ControllerRouterHandler] = [
     *POLICY_ROUTES,
     *DEVICE_ROUTES,
     *CALL_ROUTES,
+    *STAFF_ROUTES,
 ]

@@ -24,9 +24,7 @@ _NO_DEFAULT_CSP = ("/schema",)
 MAX_JSON_DEPTH = 32
 # Ids and counts are stored as 64-bit integers at most.
 MAX_INTEGER = 2**63 - 1
-_JSON_TOKENS = re.compile(
-    rb'"(?:[^"\\]|\\.)*"|[\[{]|[\]}]|(?<![0-9.eE+-])-?[0-9]{19,}(?![0-9.eE])'
-)
+_JSON_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[{]|[\]}]|(?<![0-9.eE+-])-?[0-9]{19,}(?![0-9.eE])')
 
 
 def security_headers(app: ASGIApp) -> ASGIApp:

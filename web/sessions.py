@@ -215,7 +215,8 @@ def lockout_delay(policy: AccessPolicy, failures: int) -> timedelta:
     if failures < policy.max_failures:
         return timedelta(0)
     doublings = min(failures - policy.max_failures, 20)
-    return min(policy.lockout_window * (2**doublings), policy.max_lockout)
+    grown: timedelta = policy.lockout_window * (2**doublings)
+    return min(grown, policy.max_lockout)
 
 
 class SignInService:
@@ -275,10 +276,7 @@ class SignInService:
                 matches
                 and staff is not None
                 and staff.is_active
-                and (
-                    staff.totp_secret is None
-                    or await care.accept_totp(session, staff, code, now)
-                )
+                and (staff.totp_secret is None or await care.accept_totp(session, staff, code, now))
             )
             if not accepted or staff is None or staff.id is None:
                 await session.commit()
