@@ -126,8 +126,9 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = care.utcno
     runtime = Runtime(settings=settings, live=live)
     return Litestar(
         route_handlers=[HealthController, PrometheusController, *web.ROUTE_HANDLERS],
+        middleware=[prometheus.middleware],
         # One response hook: the security headers on every response, errors included.
-        middleware=[web.security_headers, prometheus.middleware],
+        before_send=[web.security_headers],
         before_request=web.refuse_odd_requests,
         # Closed by default: every route needs a signed-in staff member unless it is public.
         guards=[web.require_staff],

@@ -1,6 +1,6 @@
 """Security headers on every response, and requests too odd to serve, refused in words.
 
-One ASGI middleware adds what a response lacks, so error pages, 404s, static files and the
+One response hook adds what a response lacks, so error pages, 404s, static files and the
 API get the same protection as the pages that set their own: no MIME sniffing, no framing,
 a restrictive CSP, no referrer to other sites, and JSON (health data) never cached.
 """
@@ -12,10 +12,9 @@ from typing import Any
 
 from litestar import Request
 from litestar.datastructures import MutableScopeHeaders
-from litestar.enums import ScopeType
 from litestar.exceptions import ClientException
 from litestar.response import Response
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import Message, Scope
 
 DEFAULT_CSP = "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
 # The API description's pages load their viewer from a CDN; they carry only public text.
@@ -27,31 +26,20 @@ MAX_INTEGER = 2**63 - 1
 _JSON_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[{]|[\]}]|(?<![0-9.eE+-])-?[0-9]{19,}(?![0-9.eE])')
 
 
-def security_headers(app: ASGIApp) -> ASGIApp:
-    """The middleware: fill in the security headers every HTTP response should carry."""
-
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await app(scope, receive, send)
-            return
-        path = scope["path"]
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableScopeHeaders.from_message(message)
-                headers.setdefault("x-content-type-options", "nosniff")
-                headers.setdefault("x-frame-options", "DENY")
-                headers.setdefault("referrer-policy", "same-origin")
-                if not path.startswith(_NO_DEFAULT_CSP):
-                    headers.setdefault("content-security-policy", DEFAULT_CSP)
-                content_type = headers.get("content-type") or ""
-                if content_type.startswith(("application/json", "application/problem+json")):
-                    headers.setdefault("cache-control", "no-store")
-            await send(message)
-
-        await app(scope, receive, send_with_headers)
-
-    return middleware
+async def security_headers(message: Message, scope: Scope) -> None:
+    """The response hook (Litestar's ``before_send``, which sees every response, the
+    router's 404s and error pages included): fill in the security headers it lacks."""
+    if message["type"] != "http.response.start":
+        return
+    headers = MutableScopeHeaders.from_message(message)
+    headers.setdefault("x-content-type-options", "nosniff")
+    headers.setdefault("x-frame-options", "DENY")
+    headers.setdefault("referrer-policy", "same-origin")
+    if not scope["path"].startswith(_NO_DEFAULT_CSP):
+        headers.setdefault("content-security-policy", DEFAULT_CSP)
+    content_type = headers.get("content-type") or ""
+    if content_type.startswith(("application/json", "application/problem+json")):
+        headers.setdefault("cache-control", "no-store")
 
 
 def json_too_odd(body: bytes) -> str | None:

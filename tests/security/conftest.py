@@ -43,13 +43,19 @@ class Served:
         )
 
 
-async def serve(app: Litestar) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
+async def serve(app: Litestar) -> tuple[uvicorn.Server, asyncio.Task[None], str]:  # noqa: D103
     """Start ``app`` under uvicorn on a free loopback port; wait until it answers."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on", proxy_headers=True))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
+    async def run() -> None:
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            sock.close()
+
+    task = asyncio.create_task(run())
     while not server.started:
         if task.done():
             task.result()
