@@ -127,15 +127,28 @@ def verify_machine_secret(secret_hash: str, secret: str) -> bool:
     return matched
 
 
+# Checks under way: concurrent requests with the same secret wait for one argon2 run.
+_checking: dict[tuple[str, bytes], asyncio.Future[bool]] = {}
+
+
 async def check_machine_secret(secret_hash: str, secret: str) -> bool:
-    """``verify_machine_secret`` for the event loop: argon2, when needed, on its own threads."""
+    """``verify_machine_secret`` for the event loop: argon2, when needed, on its own threads,
+    once for any number of concurrent checks of the same secret."""
     digest = hashlib.sha256(secret.encode()).digest()
     known = _remembered(secret_hash, digest, time.monotonic())
     if known is not None:
         return known
+    pending = _checking.get((secret_hash, digest))
+    if pending is not None:
+        return await asyncio.shield(pending)
     machine_secret_stats.argon2_runs += 1
     loop = asyncio.get_running_loop()
-    matched = await loop.run_in_executor(_argon2_threads, verify_secret, secret_hash, secret)
+    check = loop.run_in_executor(_argon2_threads, verify_secret, secret_hash, secret)
+    _checking[(secret_hash, digest)] = check
+    try:
+        matched = await asyncio.shield(check)
+    finally:
+        _checking.pop((secret_hash, digest), None)
     _remember(secret_hash, digest, matched, time.monotonic())
     return matched
 

@@ -43,12 +43,13 @@ class Served:
         )
 
 
-async def serve(app: Litestar) -> tuple[uvicorn.Server, asyncio.Task[None], str]:  # noqa: D103
+async def serve(app: Litestar) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
     """Start ``app`` under uvicorn on a free loopback port; wait until it answers."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on", proxy_headers=True))
+
     async def run() -> None:
         try:
             await server.serve(sockets=[sock])

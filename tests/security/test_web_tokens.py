@@ -144,6 +144,8 @@ def test_tokens_never_reach_the_log(served_vaki: ServedVaki, tmp_path: Path) -> 
     httpx.get(f"{served_vaki.url}/api/alerts/", headers={"Authorization": f"Bearer {token}"})
     served_vaki.stop()
     log = (tmp_path / "serve.log").read_text()
-    assert "/api/alerts/stream?token=[redacted]" in log
-    assert "/api/alerts/?token=[redacted]" in log
+    requests = [line for line in log.splitlines() if "/api/alerts" in line]
+    assert any("/api/alerts/stream?token=[redacted]" in line for line in requests), requests
+    # (Litestar hands the server the path without its trailing slash.)
+    assert any("GET /api/alerts?token=[redacted]" in line for line in requests), requests
     assert secret not in log
