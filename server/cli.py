@@ -7,6 +7,7 @@ import contextlib
 import errno
 import json
 import socket
+from datetime import timedelta
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -469,7 +470,8 @@ def token_create(
     settings = _settings()
 
     async def work(session: AsyncSession) -> str:
-        return await care.create_api_token(session, username, label)
+        lifetime = timedelta(days=settings.api_token_lifetime_days)
+        return await care.create_api_token(session, username, label, lifetime=lifetime)
 
     typer.echo(_run_with_database(settings, work))
 
