@@ -7,8 +7,8 @@ import contextlib
 import errno
 import json
 import socket
-from datetime import timedelta
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
