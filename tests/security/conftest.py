@@ -76,9 +76,13 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def served(settings: Settings, database_url: str, clock: Clock) -> AsyncIterator[Served]:
-    """The whole app over HTTP, on SQLite and on PostgreSQL, with the web tests' world."""
+async def served(
+    settings: Settings, database_url: str, clock: Clock, mosquitto: tuple[str, int]
+) -> AsyncIterator[Served]:
+    """The whole app over HTTP, on SQLite and on PostgreSQL and a real Mosquitto, with the
+    web tests' world."""
     settings.database_url = database_url
+    settings.mqtt_url = f"mqtt://{mosquitto[0]}:{mosquitto[1]}"
     app = create_app(settings, clock=clock)
     engine = create_engine(database_url)
     server, task, url = await serve(app)

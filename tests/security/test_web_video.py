@@ -52,9 +52,7 @@ def _signal_url(url: str, room: dict[str, Any]) -> str:
     return url.replace("http://", "ws://") + f"{room['signal_path']}?token={room['token']}"
 
 
-async def test_a_room_token_opens_the_room_once(
-    served: Served, settings: Settings, database_url: str
-) -> None:
+async def test_a_room_token_opens_the_room_once(served: Served, settings: Settings) -> None:
     consultation, key = await _call_with_tablet(served)
     room = await _room_token(served, consultation, key)
     async with websockets.connect(_signal_url(served.url, room)) as first:
@@ -65,8 +63,9 @@ async def test_a_room_token_opens_the_room_once(
         assert replayed.value.response.status_code == 403
         # Another instance on the same database derives the same key from the stored
         # instance secret, and knows the token was used.
-        settings.database_url = database_url
-        other = create_app(settings)
+        other = create_app(
+            settings.model_copy(update={"mqtt_client_id": f"{settings.mqtt_client_id}-b"})
+        )
         server, task, url = await serve(other)
         try:
             with pytest.raises(websockets.InvalidStatus):
