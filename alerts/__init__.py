@@ -1,10 +1,15 @@
 """Alerts and everything that makes sure a person sees them.
 
-Owns alert rules and the alert lifecycle, check-in and reminder plans, escalation
-policies with their tiers and on-call, and notification records. Never speaks MQTT or
-HTTP directly.
+Owns alert rules (``rules``; ``alarm_events`` words each alarm event type the MQTT
+contract names, and rings for any it does not know), the alert lifecycle, check-in and
+reminder plans with what their answers and missed windows call for (``checkins``),
+escalation policies with their tiers and on-call, and notification channels and records.
+``AlertService`` (the queue, acknowledge, resolve, policy, rota and overrides) and
+``CheckinPlanService`` are what the web calls; they hold the role rules. Never speaks
+MQTT or HTTP directly.
 """
 
+from alerts.alarm_events import EVENT_ALARMS, UNWORDED_ALARM, event_alarm, unhandled_alarm
 from alerts.changes import AlertCandidate, AlertChange
 from alerts.channels import (
     Channel,
@@ -17,29 +22,43 @@ from alerts.channels import (
 )
 from alerts.checkins import (
     BUILTIN_QUESTIONS,
+    CALL_REQUEST_EVENT,
+    RESIDENT_EVENTS,
+    UNREPORTED_GRACE,
     Adherence,
     AnswerOutcome,
     CheckinService,
     ClosedPrompt,
+    EventAnswer,
     OutgoingPrompt,
     PlanSpec,
     adherence,
     answer_alert,
+    answered_at,
+    call_not_taken_alert,
+    call_reason,
     closed_prompt_alert,
+    event_answer,
     plan_problems,
     prompt_id_of,
     save_plan,
     settled_conditions,
+    settled_note,
     slots_between,
 )
+from alerts.console_views import AlertStory, QueueEntry, TimelineLine
 from alerts.errors import (
     AlertNotFoundError,
     AlertsError,
     AlertStateError,
+    InvalidError,
     InvalidSubscriptionError,
+    NotAllowedError,
+    NotFoundError,
     PlanError,
     PolicyGapError,
     PromptNotFoundError,
+    StateConflictError,
 )
 from alerts.escalation import EscalationEngine
 from alerts.lifecycle import AlertLifecycle
@@ -66,8 +85,10 @@ from alerts.models import (
     StepStatus,
 )
 from alerts.oncall import coverage_gaps, on_call_now, policy_gaps
+from alerts.plan_service import CheckinPlanService
 from alerts.policies import PolicySpec, TierSpec, add_push_subscription, save_policy
-from alerts.rules import DEFAULT_RULES, EVENT_ALARMS, RuleEngine, event_alarm
+from alerts.rules import DEFAULT_RULES, RuleEngine
+from alerts.service import AlertService, is_technical, may_see
 
 MODELS = (
     Alert,
@@ -86,9 +107,13 @@ MODELS = (
 
 __all__ = [
     "BUILTIN_QUESTIONS",
+    "CALL_REQUEST_EVENT",
     "DEFAULT_RULES",
     "EVENT_ALARMS",
     "MODELS",
+    "RESIDENT_EVENTS",
+    "UNREPORTED_GRACE",
+    "UNWORDED_ALARM",
     "Adherence",
     "Alert",
     "AlertCandidate",
@@ -96,15 +121,18 @@ __all__ = [
     "AlertLifecycle",
     "AlertNotFoundError",
     "AlertRule",
+    "AlertService",
     "AlertSeverity",
     "AlertStateError",
     "AlertStatus",
+    "AlertStory",
     "AlertTimelineEntry",
     "AlertsError",
     "AnswerOutcome",
     "Channel",
     "CheckinKind",
     "CheckinPlan",
+    "CheckinPlanService",
     "CheckinPrompt",
     "CheckinService",
     "ClosedPrompt",
@@ -115,7 +143,11 @@ __all__ = [
     "EscalationState",
     "EscalationStep",
     "EscalationTier",
+    "EventAnswer",
+    "InvalidError",
     "InvalidSubscriptionError",
+    "NotAllowedError",
+    "NotFoundError",
     "Notification",
     "NotificationStatus",
     "OnCallOverride",
@@ -129,19 +161,28 @@ __all__ = [
     "PromptNotFoundError",
     "PromptStatus",
     "PushSubscription",
+    "QueueEntry",
     "RuleEngine",
     "SmsGatewayChannel",
+    "StateConflictError",
     "StepKind",
     "StepStatus",
     "TierSpec",
+    "TimelineLine",
     "WebPushChannel",
     "add_push_subscription",
     "adherence",
     "answer_alert",
+    "answered_at",
+    "call_not_taken_alert",
+    "call_reason",
     "closed_prompt_alert",
     "coverage_gaps",
     "event_alarm",
+    "event_answer",
     "generate_vapid_keys",
+    "is_technical",
+    "may_see",
     "on_call_now",
     "plan_problems",
     "policy_gaps",
@@ -149,5 +190,7 @@ __all__ = [
     "save_plan",
     "save_policy",
     "settled_conditions",
+    "settled_note",
     "slots_between",
+    "unhandled_alarm",
 ]

@@ -7,15 +7,31 @@ class AlertsError(Exception):
     """Base class for errors about alerts, escalation and on-call."""
 
 
-class AlertNotFoundError(AlertsError):
+class NotFoundError(AlertsError):
+    """What was asked for does not exist (or is not the caller's to see)."""
+
+
+class NotAllowedError(AlertsError):
+    """The caller may not do this."""
+
+
+class StateConflictError(AlertsError):
+    """The thing asked about is not in a state that allows this."""
+
+
+class InvalidError(AlertsError):
+    """What was sent cannot be accepted as given (the reason in words)."""
+
+
+class AlertNotFoundError(NotFoundError):
     """No alert has this id."""
 
 
-class AlertStateError(AlertsError):
+class AlertStateError(StateConflictError):
     """The alert is not in a state that allows this (e.g. resolving it twice)."""
 
 
-class PolicyGapError(AlertsError):
+class PolicyGapError(InvalidError):
     """An escalation policy has a tier that nobody can be reached through."""
 
     def __init__(self, gaps: list[str]) -> None:
@@ -24,11 +40,11 @@ class PolicyGapError(AlertsError):
         self.gaps = gaps
 
 
-class InvalidSubscriptionError(AlertsError):
+class InvalidSubscriptionError(InvalidError):
     """A web push subscription is missing its endpoint or keys."""
 
 
-class PlanError(AlertsError):
+class PlanError(InvalidError):
     """A check-in plan cannot be saved as given."""
 
     def __init__(self, problems: list[str]) -> None:
@@ -37,5 +53,5 @@ class PlanError(AlertsError):
         self.problems = problems
 
 
-class PromptNotFoundError(AlertsError):
+class PromptNotFoundError(NotFoundError):
     """No prompt of this resident has this id."""

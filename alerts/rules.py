@@ -17,23 +17,14 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from alerts.alarm_events import condition_key as _key
+from alerts.alarm_events import event_alarm, unhandled_alarms
 from alerts.changes import AlertCandidate
 from alerts.models import Alert, AlertRule, AlertSeverity, AlertStatus
 from care import Resident, ResidentTeam
 from devices import CommittedEvent, CommittedReading, Device, Event, IngestedBatch, Reading
 
 CRITICAL, HIGH, NORMAL, TECHNICAL = (s.value for s in AlertSeverity)
-
-# Alarms from devices: (severity, title). A malformed message on the event topic is an
-# alarm too, because it may have been a panic.
-EVENT_ALARMS: dict[str, tuple[str, str]] = {
-    "panic": (CRITICAL, "Panic button pressed"),
-    "fall": (CRITICAL, "Fall detected"),
-    "help_request": (CRITICAL, "Asked for help on the tablet"),
-    "smoke": (CRITICAL, "Smoke alarm"),
-    "water_leak": (HIGH, "Water leak"),
-    "unreadable_event": (CRITICAL, "Unreadable alarm message from a device"),
-}
 
 NIGHT = (time(23, 0), time(6, 0))
 WAKING = (time(8, 0), time(21, 0))
@@ -105,15 +96,6 @@ _LABELS = {
     "temperature": ("Temperature", "°C"),
     "glucose": ("Glucose", "mmol/L"),
 }
-
-
-def _key(resident_id: int | None, device_id: str, what: str) -> str:
-    """The condition's dedupe key: per resident, or per device when nobody is assigned."""
-    return (
-        f"resident:{resident_id}:{what}"
-        if resident_id is not None
-        else f"device:{device_id}:{what}"
-    )
 
 
 def _in_window(local: datetime, window: tuple[time, time]) -> bool:
@@ -210,6 +192,11 @@ class RuleEngine:
                 and _in_window(event.received_at.astimezone(zone), NIGHT)
             ][:1]
         return []
+
+    async def unhandled_alarms(self, now: datetime) -> list[AlertCandidate]:
+        """Alarm events the batch path has not turned into an alert in time (a crash between
+        commit and alert, say): each as the alert it raises, whatever its type."""
+        return await unhandled_alarms(self._sessions, now)
 
     async def sweep(self, now: datetime) -> tuple[list[AlertCandidate], list[str]]:
         """Silence is not OK: (conditions found, technical conditions that cleared)."""
@@ -412,23 +399,6 @@ class RuleEngine:
             )
         ).first()
         return resolved is not None
-
-
-def event_alarm(event: CommittedEvent | Event) -> AlertCandidate | None:
-    """The alarm an event is, if it is one."""
-    alarm = EVENT_ALARMS.get(event.type)
-    if alarm is None:
-        return None
-    severity, title = alarm
-    return AlertCandidate(
-        kind=event.type,
-        severity=severity,
-        title=title,
-        dedupe_key=_key(event.resident_id, event.device_id, event.type),
-        resident_id=event.resident_id,
-        device_id=event.device_id,
-        details={"event_id": event.id, **({"data": event.data} if event.data else {})},
-    )
 
 
 def _outside(value: float, params: dict[str, Any]) -> bool:

@@ -3,12 +3,22 @@
 Owns organisations (municipalities, health institutions), care teams whose members come
 from several organisations, staff users and their roles, their console sessions, login
 attempts and second factor, residents with their language, time zone and contacts, and the
-append-only access log. Also owns the storage primitives every domain shares (UTC
-timestamps, id types) and secret hashing (argon2).
+append-only access log, the one table of role rules (``may``, ``require``, ``Actor``) and
+``ResidentService`` (the logged read of a resident, tablet settings, the access log). Its
+errors say what they mean (not found, not allowed, state conflict, invalid). Also owns the
+storage primitives every domain shares (UTC timestamps, id types) and secret hashing
+(argon2).
 """
 
 from care.access_log import access_log_of, log_access, resident_team_ids, residents_of_teams
-from care.errors import CareError, DuplicateError, NotAllowedError, NotFoundError
+from care.errors import (
+    CareError,
+    DuplicateError,
+    InvalidError,
+    NotAllowedError,
+    NotFoundError,
+    StateConflictError,
+)
 from care.instance_secret import instance_key
 from care.models import (
     AccessLogEntry,
@@ -27,7 +37,7 @@ from care.models import (
     TeamMembership,
 )
 from care.registry import add_staff_user, ensure_organisation, get_resident
-from care.roles import ROLE_PERMISSIONS, Permission, may, require
+from care.roles import ROLE_PERMISSIONS, Actor, Permission, may, require
 from care.secrets import (
     check_machine_secret,
     hash_machine_secret,
@@ -36,6 +46,7 @@ from care.secrets import (
     verify_machine_secret,
     verify_secret,
 )
+from care.service import AccessLogLine, ResidentService, visible_resident
 from care.storage import BigIntId, UTCDateTime, as_utc, utcnow
 from care.tokens import (
     TokenInfo,
@@ -68,6 +79,8 @@ __all__ = [
     "MODELS",
     "ROLE_PERMISSIONS",
     "AccessLogEntry",
+    "AccessLogLine",
+    "Actor",
     "ApiToken",
     "BigIntId",
     "CareError",
@@ -75,6 +88,7 @@ __all__ = [
     "Contact",
     "DuplicateError",
     "InstanceSecret",
+    "InvalidError",
     "LoginAttempt",
     "NotAllowedError",
     "NotFoundError",
@@ -82,10 +96,12 @@ __all__ = [
     "OrganisationKind",
     "Permission",
     "Resident",
+    "ResidentService",
     "ResidentTeam",
     "StaffRole",
     "StaffSession",
     "StaffUser",
+    "StateConflictError",
     "TeamMembership",
     "TokenInfo",
     "UTCDateTime",
@@ -117,4 +133,5 @@ __all__ = [
     "utcnow",
     "verify_machine_secret",
     "verify_secret",
+    "visible_resident",
 ]

@@ -8,6 +8,7 @@ the clinical work, each as far as their role reaches.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 from care.errors import NotAllowedError
@@ -84,3 +85,21 @@ def require(role: str, permission: Permission) -> None:
     """Raise :class:`NotAllowedError` unless ``role`` may do ``permission``."""
     if not may(role, permission):
         raise NotAllowedError(f"a {role} may not {permission.value.replace('_', ' ')}")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A staff member acting through a service: who, in which role, for which care teams."""
+
+    staff_id: int
+    organisation_id: int
+    role: str
+    team_ids: frozenset[int]
+
+    def may(self, permission: Permission) -> bool:
+        """Whether this staff member's role allows ``permission``."""
+        return may(self.role, permission)
+
+    def require(self, permission: Permission) -> None:
+        """Raise :class:`NotAllowedError` unless this staff member's role allows ``permission``."""
+        require(self.role, permission)

@@ -1,24 +1,29 @@
 """Devices in residents' homes and the MQTT link to them.
 
-Owns the MQTT topic contract v1, the device registry with provisioning and hashed
-credentials, the embedded broker, and the storage of readings, events and dead letters.
-Never decides what is an alert.
+Owns the MQTT topic contract v1 (``contract``: its event table is the one list of which
+event types are alarms), ingestion (``ingest``), the device registry with provisioning and
+hashed credentials, the embedded broker, and the storage of readings, events and dead
+letters. ``DeviceService`` is what the web calls: tablets by key, pairing, and tablet events taken
+in through the same ingestion path as MQTT. Never decides what alert an event raises.
 """
 
 from devices.commands import send_command
-from devices.contract import raw_message_id
+from devices.contract import ALARM_EVENT_TYPES, EVENT_TYPES, UNREADABLE_EVENT, raw_message_id
 from devices.embedded_broker import EmbeddedBroker, read_broker_address
 from devices.errors import (
     BrokerStartError,
     DevicesError,
+    InvalidError,
     MqttUnavailableError,
+    NotAllowedError,
+    NotFoundError,
     PairingRefusedError,
+    StateConflictError,
     TooManyPairingAttemptsError,
     UnknownDeviceError,
 )
 from devices.ingest import (
     ALARM_LANE,
-    UNREADABLE_EVENT,
     BatchSubscriber,
     CommittedEvent,
     CommittedReading,
@@ -55,7 +60,13 @@ from devices.registry import (
     tablet_key,
     unhandled_alarm_events,
 )
-from devices.simulator import SCENARIOS, SimulatedDevice, SimulatedHome, Simulator
+from devices.service import (
+    HELP_REQUEST,
+    DeviceService,
+    PairedTablet,
+    ResidentTablets,
+    TeamDevices,
+)
 from devices.topics import (
     ALARM_CHANNELS,
     MAIN_CHANNELS,
@@ -68,12 +79,14 @@ MODELS = (Device, Reading, Event, DeadLetter, TabletPairing, PairingAttempt)
 
 __all__ = [
     "ALARM_CHANNELS",
+    "ALARM_EVENT_TYPES",
     "ALARM_LANE",
+    "EVENT_TYPES",
     "EXPECTED_INTERVAL_S",
+    "HELP_REQUEST",
     "MAIN_CHANNELS",
     "MODELS",
     "MOSQUITTO_CONF",
-    "SCENARIOS",
     "SERVICE_USERNAME",
     "UNREADABLE_EVENT",
     "BatchSubscriber",
@@ -83,24 +96,29 @@ __all__ = [
     "DeadLetter",
     "Device",
     "DeviceKind",
+    "DeviceService",
     "DevicesError",
     "EmbeddedBroker",
     "Event",
     "InboundMessage",
     "IngestedBatch",
     "Ingestor",
+    "InvalidError",
     "MqttEndpoint",
     "MqttLink",
     "MqttUnavailableError",
+    "NotAllowedError",
+    "NotFoundError",
+    "PairedTablet",
     "PairingAttempt",
     "PairingCode",
     "PairingRefusedError",
     "ProvisionedDevice",
     "Reading",
-    "SimulatedDevice",
-    "SimulatedHome",
-    "Simulator",
+    "ResidentTablets",
+    "StateConflictError",
     "TabletPairing",
+    "TeamDevices",
     "TooManyPairingAttemptsError",
     "UnknownDeviceError",
     "active_broker_logins",

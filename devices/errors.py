@@ -9,7 +9,23 @@ class DevicesError(Exception):
     """Base class for errors about devices, their messages and the MQTT link."""
 
 
-class UnknownDeviceError(DevicesError):
+class NotFoundError(DevicesError):
+    """What was asked for does not exist (or is not the caller's to see)."""
+
+
+class NotAllowedError(DevicesError):
+    """The caller may not do this."""
+
+
+class StateConflictError(DevicesError):
+    """The thing asked about is not in a state that allows this."""
+
+
+class InvalidError(DevicesError):
+    """What was sent cannot be accepted as given (the reason in words)."""
+
+
+class UnknownDeviceError(NotFoundError):
     """No device has this id."""
 
 
@@ -21,12 +37,12 @@ class MqttUnavailableError(DevicesError):
     """The MQTT broker cannot be reached or refused the login."""
 
 
-class PairingRefusedError(DevicesError):
+class PairingRefusedError(InvalidError):
     """A tablet pairing code that is wrong, already used or expired."""
 
 
-class TooManyPairingAttemptsError(DevicesError):
-    """An address typed too many wrong pairing codes and must wait."""
+class TooManyPairingAttemptsError(NotAllowedError):
+    """An address typed too many wrong pairing codes and must wait ``retry_after``."""
 
     def __init__(self, retry_after: timedelta) -> None:
         super().__init__(f"too many wrong codes: try again in {retry_after}")

@@ -26,14 +26,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 import alerts
 import care
+import devices
 import web
+from server.alarm_path import ALERTS_CHANNEL
 from server.health import HealthController
 from server.lifespans import LIFESPANS
 from server.live import ResilientPostgresChannels
-from server.pipeline import ALERTS_CHANNEL
 from server.runtime import Runtime
 from server.settings import Settings
-from server.tablet_desk import TabletDesk
 from server.video_lifespan import (
     VIDEO_STATE_KEY,
     provide_video_service,
@@ -62,12 +62,12 @@ def _sessions(state: State) -> async_sessionmaker[AsyncSession]:
     return runtime.sessions
 
 
-def _alarm_lifecycle(state: State) -> alerts.AlertLifecycle:
-    """The alert lifecycle, for controllers."""
+def _alert_service(state: State) -> alerts.AlertService:
+    """Alerts as staff handle them, for controllers."""
     runtime: Runtime = state.runtime
-    if runtime.alarms is None:
+    if runtime.sessions is None or runtime.alarms is None:
         raise ServiceUnavailableException("the alarm path is not running")
-    return runtime.alarms.lifecycle
+    return alerts.AlertService(runtime.sessions, runtime.alarms.lifecycle)
 
 
 def _checkin_desk(state: State) -> web.CheckinDesk:
@@ -78,12 +78,13 @@ def _checkin_desk(state: State) -> web.CheckinDesk:
     return runtime.checkins
 
 
-def _tablet_desk(state: State) -> web.HelpDesk:
-    """ "I need help" from the tablet page, raised on the alarm path."""
+def _tablet_desk(state: State) -> devices.DeviceService:
+    """Tablet events ("I need help"), committed as ingestion commits them and handed to the
+    same batch subscribers as an MQTT batch (the alarm path first)."""
     runtime: Runtime = state.runtime
     if runtime.sessions is None or runtime.alarms is None:
         raise ServiceUnavailableException("the alarm path is not running")
-    return TabletDesk(runtime.sessions, runtime.alarms)
+    return devices.DeviceService(runtime.sessions, runtime.batch_subscribers)
 
 
 def _staff_access(
@@ -134,13 +135,15 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = care.utcno
         guards=[web.require_staff],
         exception_handlers={
             NotAuthorizedException: web.sign_in_or_refuse,
+            # One handler per domain: its errors' meaning decides the status (web.error_responses).
+            **dict.fromkeys(web.DOMAIN_ERRORS, web.domain_error_response),
             DataError: web.out_of_range,
             OverflowError: web.out_of_range,
         },
         plugins=[live],
         dependencies={
             "sessions": Provide(_sessions, sync_to_thread=False),
-            "alarm_lifecycle": Provide(_alarm_lifecycle, sync_to_thread=False),
+            "alert_service": Provide(_alert_service, sync_to_thread=False),
             "checkin_desk": Provide(_checkin_desk, sync_to_thread=False),
             "video_service": Provide(provide_video_service, sync_to_thread=False),
             "tablet_desk": Provide(_tablet_desk, sync_to_thread=False),

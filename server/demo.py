@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 import alerts
 import care
 import devices
+import homesim
 import video
 
 MUNICIPALITY = "Fjallabyggð"
@@ -539,7 +540,7 @@ DEMO_SCENARIOS: tuple[frozenset[str], ...] = (
 )
 
 
-async def simulated_demo_homes(session: AsyncSession, count: int) -> list[devices.SimulatedHome]:
+async def simulated_demo_homes(session: AsyncSession, count: int) -> list[homesim.SimulatedHome]:
     """The first ``count`` demo residents as simulated homes, with fresh device secrets."""
     homes = []
     residents = (
@@ -555,13 +556,13 @@ async def simulated_demo_homes(session: AsyncSession, count: int) -> list[device
             )
         ).all()
         simulated = [
-            devices.SimulatedDevice(
+            homesim.SimulatedDevice(
                 device.id, device.kind, await devices.reset_device_secret(session, device)
             )
             for device in owned
         ]
         homes.append(
-            devices.SimulatedHome(
+            homesim.SimulatedHome(
                 name=resident.full_name,
                 time_zone=resident.time_zone,
                 devices=tuple(simulated),

@@ -24,7 +24,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from litestar import Litestar
 
 import alerts
-import devices
+import homesim
 from devices import (
     ALARM_CHANNELS,
     ALARM_LANE,
@@ -37,9 +37,10 @@ from devices import (
     MqttLink,
     ingest_subscriptions,
 )
+from server.alarm_path import AlarmPipeline, build_channels
+from server.checkin_path import CheckinPipeline
 from server.db import create_engine, describe_url, session_factory, upgrade_database
 from server.demo import simulated_demo_homes
-from server.pipeline import AlarmPipeline, CheckinPipeline, build_channels
 from server.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -301,7 +302,7 @@ async def open_demo_homes(runtime: Runtime) -> AsyncIterator[None]:
     async with runtime.sessions() as session:
         homes = await simulated_demo_homes(session, count)
     host, port = broker_address(runtime)
-    simulator = devices.Simulator(homes, host, port, speed=60.0)
+    simulator = homesim.Simulator(homes, host, port, speed=60.0)
     task = asyncio.create_task(simulator.run(), name="demo-homes")
     log.info("%s simulated homes are running (one simulated hour per minute)", len(homes))
     try:

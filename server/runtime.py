@@ -14,7 +14,8 @@ from devices import BatchSubscriber, EmbeddedBroker, Ingestor, MqttLink
 from server.settings import Settings
 
 if TYPE_CHECKING:
-    from server.pipeline import AlarmPipeline, CheckinPipeline
+    from server.alarm_path import AlarmPipeline
+    from server.checkin_path import CheckinPipeline
 
 
 @dataclass

@@ -2,7 +2,9 @@
 
 Owns consultations and their records, rooms, WebRTC signalling, the aiortc peers that
 relay media (forwarded encoded, see ``video.passthrough``), room tokens and TURN
-credentials, call quality, the call queue and the device test. Never knows about alerts.
+credentials, call quality, the call queue and the device test. ``ConsultationService`` is
+what the web calls (start, book, waiting room, join, invite), with the role rules for calls.
+Never knows about alerts.
 """
 
 from video.calls import (
@@ -20,10 +22,15 @@ from video.device_test import DeviceTests
 from video.errors import (
     BookingError,
     CallTakenError,
+    DeviceTestNotFoundError,
+    InvalidError,
+    NotAllowedError,
+    NotFoundError,
     NotParticipantError,
     RoomFullError,
     RoomTokenError,
     SignallingError,
+    StateConflictError,
     VideoError,
 )
 from video.models import (
@@ -41,6 +48,7 @@ from video.records import (
     staff_participant,
 )
 from video.rooms import Member, VideoConfig, VideoService
+from video.service import ConsultationService, TabletCalls
 from video.tokens import participant_id, turn_credential
 from video.virtual_participant import (
     VirtualParticipant,
@@ -59,14 +67,21 @@ __all__ = [
     "CallTakenError",
     "Consultation",
     "ConsultationKind",
+    "ConsultationService",
     "ConsultationStatus",
+    "DeviceTestNotFoundError",
     "DeviceTests",
+    "InvalidError",
     "Member",
+    "NotAllowedError",
+    "NotFoundError",
     "NotParticipantError",
     "RoomFullError",
     "RoomTokenError",
     "RoomTokenUse",
     "SignallingError",
+    "StateConflictError",
+    "TabletCalls",
     "VideoConfig",
     "VideoError",
     "VideoService",

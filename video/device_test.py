@@ -19,7 +19,7 @@ from typing import Any
 
 import av
 
-from video.errors import SignallingError
+from video.errors import DeviceTestNotFoundError
 from video.relay import Outlet, RelayPeer, answer_participant
 
 ECHO_LIFETIME_S = 120.0
@@ -162,7 +162,7 @@ class DeviceTests:
         """The report of a running test of ``who``."""
         test = self.tests.get(test_id)
         if test is None or test.peer.participant != who:
-            raise SignallingError("no such device test (it ends after two minutes)")
+            raise DeviceTestNotFoundError("no such device test (it ends after two minutes)")
         return test.report()
 
     async def finish(self, test_id: str) -> None:

@@ -1,7 +1,8 @@
 """The web side: Litestar controllers, Jinja2 templates, static assets.
 
 Owns the staff console and the senior's tablet pages, their i18n catalogues and staff
-authentication. Holds no business rules: it calls the domains' services.
+authentication, and the one map from domain errors to HTTP (``error_responses``: JSON for
+the API, a page for people). Holds no business rules: it calls the domains' services.
 """
 
 from litestar.static_files import create_static_files_router
@@ -21,12 +22,13 @@ from web.console import CONSOLE_ROUTES
 from web.console_api import ResidentsController
 from web.console_waiting import WAITING_ROUTES
 from web.device_test_pages import DEVICE_TEST_ROUTES
+from web.error_responses import DOMAIN_ERRORS, domain_error_response, status_of
 from web.headers import out_of_range, refuse_odd_requests, security_headers
 from web.pages import index
 from web.policies_api import PoliciesController
 from web.resident_settings_api import ResidentSettingsController
 from web.sessions import AccessPolicy, StaffAccess
-from web.tablet import TABLET_ROUTES, CheckinDesk, HelpDesk
+from web.tablet import TABLET_ROUTES, CheckinDesk
 from web.templating import STATIC_DIR, template_config
 from web.video_api import VIDEO_ROUTES
 
@@ -47,18 +49,20 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
 
 __all__ = [
     "ACCESS_STATE_KEY",
+    "DOMAIN_ERRORS",
     "ROUTE_HANDLERS",
     "AccessPolicy",
     "CheckinDesk",
-    "HelpDesk",
     "StaffAccess",
     "StaffIdentity",
+    "domain_error_response",
     "identify",
     "out_of_range",
     "refuse_odd_requests",
     "require_staff",
     "security_headers",
     "sign_in_or_refuse",
+    "status_of",
     "template_config",
     "visible_resident",
 ]

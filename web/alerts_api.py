@@ -10,11 +10,10 @@ from typing import Any
 from litestar import Controller, Request, WebSocket, get, post, websocket
 from litestar.channels import ChannelsPlugin
 from litestar.di import NamedDependency
-from litestar.exceptions import NotFoundException, PermissionDeniedException, WebSocketDisconnect
+from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromPath, FromQuery, JSONBody
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import alerts
@@ -23,7 +22,7 @@ from web.auth import StaffIdentity, identify, still_identified, stream_recheck_i
 # Provided by the app under these names.
 Sessions = NamedDependency[async_sessionmaker[AsyncSession]]
 
-SEVERITY_ORDER = {"critical": 0, "high": 1, "normal": 2, "technical": 3}
+Alerts = NamedDependency[alerts.AlertService]
 
 
 class Resolution(BaseModel):
@@ -53,17 +52,6 @@ def _alert_json(alert: alerts.Alert) -> dict[str, Any]:
     }
 
 
-async def _visible_alert(
-    sessions: async_sessionmaker[AsyncSession], identity: StaffIdentity, alert_id: int
-) -> alerts.Alert:
-    """The alert, if this staff member's teams may see it (404 otherwise, not 403)."""
-    async with sessions() as session:
-        alert = await session.get(alerts.Alert, alert_id)
-    if alert is None or alert.team_id not in identity.team_ids:
-        raise NotFoundException(f"no alert {alert_id}")
-    return alert
-
-
 class AlertsController(Controller):
     """Alerts of the caller's care teams: list, acknowledge, resolve, live stream."""
 
@@ -75,16 +63,12 @@ class AlertsController(Controller):
         self,
         request: Request[Any, Any, Any],
         sessions: Sessions,
+        alert_service: Alerts,
         include_resolved: FromQuery[bool] = False,
     ) -> list[dict[str, Any]]:
-        """The caller's alert queue."""
+        """The caller's alert queue (a technician's: technical alerts only)."""
         identity = await identify(request, sessions)
-        async with sessions() as session:
-            query = select(alerts.Alert).where(col(alerts.Alert.team_id).in_(identity.team_ids))
-            if not include_resolved:
-                query = query.where(alerts.Alert.status != alerts.AlertStatus.RESOLVED)
-            found = list((await session.exec(query)).all())
-        found.sort(key=lambda a: (SEVERITY_ORDER.get(a.severity, 9), -a.last_seen_at.timestamp()))
+        found = await alert_service.queue(identity.actor, include_resolved=include_resolved)
         return [_alert_json(alert) for alert in found]
 
     @post("/{alert_id:int}/acknowledge", summary="I have it: stop escalating")
@@ -93,15 +77,11 @@ class AlertsController(Controller):
         request: Request[Any, Any, Any],
         alert_id: FromPath[int],
         sessions: Sessions,
-        alarm_lifecycle: NamedDependency[alerts.AlertLifecycle],
+        alert_service: Alerts,
     ) -> dict[str, Any]:
-        """Acknowledge an open alert."""
+        """Acknowledge an open alert (409 when it is not open)."""
         identity = await identify(request, sessions)
-        await _visible_alert(sessions, identity, alert_id)
-        try:
-            change = await alarm_lifecycle.acknowledge(alert_id, identity.staff_id)
-        except alerts.AlertStateError as err:
-            raise PermissionDeniedException(str(err)) from err
+        change = await alert_service.acknowledge(identity.actor, alert_id)
         return change.to_json()
 
     @post("/{alert_id:int}/resolve", summary="Close with an outcome and a note")
@@ -111,17 +91,13 @@ class AlertsController(Controller):
         alert_id: FromPath[int],
         data: JSONBody[Resolution],
         sessions: Sessions,
-        alarm_lifecycle: NamedDependency[alerts.AlertLifecycle],
+        alert_service: Alerts,
     ) -> dict[str, Any]:
-        """Resolve an alert."""
+        """Resolve an alert (409 when it is resolved already)."""
         identity = await identify(request, sessions)
-        await _visible_alert(sessions, identity, alert_id)
-        try:
-            change = await alarm_lifecycle.resolve(
-                alert_id, identity.staff_id, outcome=data.outcome, note=data.note
-            )
-        except alerts.AlertStateError as err:
-            raise PermissionDeniedException(str(err)) from err
+        change = await alert_service.resolve(
+            identity.actor, alert_id, outcome=data.outcome, note=data.note
+        )
         return change.to_json()
 
     @websocket("/stream")
@@ -131,7 +107,8 @@ class AlertsController(Controller):
         sessions: Sessions,
         channels: NamedDependency[ChannelsPlugin],
     ) -> None:
-        """Every change of my teams' alerts, as JSON text frames, as it happens.
+        """Every change of my teams' alerts, as JSON text frames, as it happens (a
+        technician's: technical alerts only).
 
         The stream lasts as long as its credential: it closes (4401) when the session signs
         out or ends, the token is revoked or expires, or the staff member is deactivated,
@@ -139,13 +116,14 @@ class AlertsController(Controller):
         and is asked to sign in, or sees its new teams.
         """
         identity = await identify(socket, sessions)
+        actor = identity.actor
         await socket.accept()
         async with channels.start_subscription(["alerts"]) as subscriber:
 
             async def forward() -> None:
                 async for message in subscriber.iter_events():
                     change = json.loads(message)
-                    if change.get("team_id") in identity.team_ids:
+                    if alerts.may_see(actor, change.get("team_id"), change.get("severity", "")):
                         await socket.send_text(json.dumps(change))
 
             # The stream is one-way: reading only tells us when the console goes away, and

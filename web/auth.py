@@ -17,7 +17,6 @@ from litestar.connection import ASGIConnection
 from litestar.enums import RequestEncodingType, ScopeType
 from litestar.exceptions import (
     NotAuthorizedException,
-    NotFoundException,
     PermissionDeniedException,
     WebSocketException,
 )
@@ -64,6 +63,17 @@ class StaffIdentity:
     language: str
     team_ids: frozenset[int]
     full_name: str = ""
+    time_zone: str = "Atlantic/Reykjavik"
+
+    @property
+    def actor(self) -> care.Actor:
+        """This staff member as the domain services take them."""
+        return care.Actor(
+            staff_id=self.staff_id,
+            organisation_id=self.organisation_id,
+            role=self.role,
+            team_ids=self.team_ids,
+        )
 
 
 def is_public(path: str) -> bool:
@@ -170,6 +180,7 @@ async def _look_up(
         language=staff.language,
         team_ids=frozenset(teams),
         full_name=staff.full_name,
+        time_zone=staff.time_zone,
     )
 
 
@@ -242,21 +253,8 @@ async def visible_resident(
     action: str,
     context: str = "",
 ) -> care.Resident:
-    """The resident, when one of the caller's teams looks after them, with the read logged.
-
-    Every read of a resident's data goes through here, so the access log is complete.
-    A resident of other teams is 404, as if absent: their existence is not the caller's.
-    """
-    resident = await session.get(care.Resident, resident_id)
-    teams = await care.resident_team_ids(session, resident_id) if resident is not None else set()
-    if resident is None or not teams & identity.team_ids:
-        raise NotFoundException(f"no resident {resident_id}")
-    await care.log_access(
-        session,
-        staff_id=identity.staff_id,
-        organisation_id=identity.organisation_id,
-        resident_id=resident_id,
-        action=action,
-        context=context,
+    """The resident, when one of the caller's teams looks after them, with the read logged
+    (care.visible_resident: 404, as if absent, for a resident of other teams)."""
+    return await care.visible_resident(
+        session, identity.actor, resident_id, action=action, context=context
     )
-    return resident

@@ -6,25 +6,15 @@ from typing import Any
 
 from litestar import Controller, Request, get, post, put
 from litestar.di import NamedDependency
-from litestar.exceptions import (
-    NotFoundException,
-    PermissionDeniedException,
-    ValidationException,
-)
 from litestar.params import FromPath, JSONBody
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import alerts
-import care
-from web.auth import StaffIdentity, identify, visible_resident
+from web.auth import identify
 
 Sessions = NamedDependency[async_sessionmaker[AsyncSession]]
-
-# Who may change a resident's plans; everyone else on the team may read them.
-PLAN_EDITORS = frozenset({"coordinator", "nurse", "specialist"})
 
 
 class PlanBody(BaseModel):
@@ -61,19 +51,6 @@ def _plan_json(plan: alerts.CheckinPlan) -> dict[str, Any]:
     }
 
 
-async def _resident_for(
-    session: AsyncSession, identity: StaffIdentity, resident_id: int, action: str
-) -> None:
-    """Refuse (404, as if absent) a resident of no team of the caller; log the access.
-
-    Technicians see devices, not residents' care."""
-    if identity.role == "technician":
-        raise NotFoundException(f"no resident {resident_id}")
-    await visible_resident(
-        session, identity, resident_id, action=action, context="check-in plans and adherence"
-    )
-
-
 class CheckinsController(Controller):
     """A resident's check-in plans (read and edit) and how they keep to them."""
 
@@ -86,14 +63,8 @@ class CheckinsController(Controller):
     ) -> list[dict[str, Any]]:
         """Every plan of the resident."""
         identity = await identify(request, sessions)
-        async with sessions() as session, session.begin():
-            await _resident_for(session, identity, resident_id, "read check-in plans")
-            rows = await session.exec(
-                select(alerts.CheckinPlan)
-                .where(alerts.CheckinPlan.resident_id == resident_id)
-                .order_by(col(alerts.CheckinPlan.id))
-            )
-            return [_plan_json(plan) for plan in rows.all()]
+        found = await alerts.CheckinPlanService(sessions).plans(identity.actor, resident_id)
+        return [_plan_json(plan) for plan in found]
 
     @post("/checkin-plans", summary="Add a plan", status_code=201)
     async def add_plan(
@@ -103,7 +74,7 @@ class CheckinsController(Controller):
         resident_id: FromPath[int],
         data: JSONBody[PlanBody],
     ) -> dict[str, Any]:
-        """A new plan; 400 with every problem in plain words when it cannot be saved."""
+        """A new plan; 422 with every problem in plain words when it cannot be saved."""
         return await self._save(request, sessions, resident_id, data, None)
 
     @put("/checkin-plans/{plan_id:int}", summary="Change a plan")
@@ -128,17 +99,10 @@ class CheckinsController(Controller):
     ) -> dict[str, Any]:
         """Validate and store a plan for an editor of the resident's team."""
         identity = await identify(request, sessions)
-        async with sessions() as session, session.begin():
-            await _resident_for(session, identity, resident_id, "edit check-in plans")
-            if identity.role not in PLAN_EDITORS:
-                raise PermissionDeniedException("your role may read plans but not change them")
-            try:
-                plan = await alerts.save_plan(session, resident_id, data.spec(), plan_id)
-            except alerts.PlanError as err:
-                raise ValidationException(
-                    "the plan cannot be saved", extra={"problems": err.problems}
-                ) from err
-            return _plan_json(plan)
+        plan = await alerts.CheckinPlanService(sessions).save(
+            identity.actor, resident_id, data.spec(), plan_id
+        )
+        return _plan_json(plan)
 
     @get("/adherence", summary="Share answered on time and median response, 7 and 30 days")
     async def adherence(
@@ -146,8 +110,7 @@ class CheckinsController(Controller):
     ) -> dict[str, Any]:
         """How the resident kept to their check-ins and reminders."""
         identity = await identify(request, sessions)
-        async with sessions() as session, session.begin():
-            await _resident_for(session, identity, resident_id, "read check-in adherence")
-            now = care.utcnow()
-            periods = [await alerts.adherence(session, resident_id, now, days) for days in (7, 30)]
+        periods = await alerts.CheckinPlanService(sessions).adherence(
+            identity.actor, resident_id, (7, 30)
+        )
         return {"resident_id": resident_id, "periods": [p.to_json() for p in periods]}

@@ -10,16 +10,13 @@ from zoneinfo import ZoneInfo
 
 from litestar import Request, get
 from litestar.di import NamedDependency
-from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath
 from litestar.response import Template
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import care
-from web.auth import visible_resident
 from web.console_view import console_page, refuse_technician, viewer_of
 from web.i18n import gettext as _
 
@@ -93,42 +90,23 @@ async def access_log_page(
         first, last = last, first
     since = datetime.combine(first, time(0), tzinfo=zone)
     until = datetime.combine(last + timedelta(days=1), time(0), tzinfo=zone)
-    async with sessions() as session:
-        resident = await visible_resident(
-            session,
-            viewer.identity,
-            resident_id,
-            action="access_log.read",
-            context=f"access log page from {first} to {last}",
-        )
-        if viewer.identity.role != care.StaffRole.COORDINATOR:
-            await session.commit()  # the attempt stays in the log
-            raise PermissionDeniedException(_("Only a coordinator of the resident's team may."))
-        entries = await care.access_log_of(session, resident_id, since=since, until=until)
-        staff_ids = sorted({e.staff_id for e in entries if e.staff_id is not None})
-        staff = {
-            s.id: s.full_name
-            for s in (
-                await session.exec(
-                    select(care.StaffUser).where(col(care.StaffUser.id).in_(staff_ids))
-                )
-            ).all()
-        }
-        organisations = {
-            o.id: o.name for o in (await session.exec(select(care.Organisation))).all()
-        }
-        await session.commit()
+    resident, entries = await care.ResidentService(sessions).access_log(
+        viewer.identity.actor,
+        resident_id,
+        since=since,
+        until=until,
+        context=f"access log page from {first} to {last}",
+        log_refusal=True,
+    )
     lines = [
         AccessLine(
-            at=entry.at,
-            who=staff.get(entry.staff_id, _("Unknown")) if entry.staff_id else _("The system"),
-            organisation=organisations.get(entry.organisation_id, "")
-            if entry.organisation_id is not None
-            else "",
-            what=action_in_words(entry.action),
-            why=entry.context,
+            at=line.entry.at,
+            who=(line.staff_name or _("Unknown")) if line.entry.staff_id else _("The system"),
+            organisation=line.organisation or "",
+            what=action_in_words(line.entry.action),
+            why=line.entry.context,
         )
-        for entry in entries
+        for line in entries
     ]
     return console_page(
         request,

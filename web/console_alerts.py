@@ -7,31 +7,25 @@ stream and sends the "I am looking at this alert" heartbeat. Every form works wi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from litestar import Request, get, post
 from litestar.di import NamedDependency
-from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import alerts
-import care
-import devices
 import video
-from web.auth import visible_resident
 from web.console_presence import Onlooker, presence_of
 from web.console_view import PAGE_HEADERS, Viewer, console_page, refuse_technician, viewer_of
 
 Sessions = NamedDependency[async_sessionmaker[AsyncSession]]
-Lifecycle = NamedDependency[alerts.AlertLifecycle]
+Alerts = NamedDependency[alerts.AlertService]
 
 SEVERITY_ORDER = {"critical": 0, "high": 1, "normal": 2, "technical": 3}
 # How an alert ended, as the resolve form offers it; "other" needs a note.
@@ -77,26 +71,6 @@ def _next_of(value: object, fallback: str = QUEUE) -> str:
     return fallback
 
 
-async def _names(session: AsyncSession, model: Any, ids: set[int]) -> dict[int, str]:
-    """id → full name of residents or staff."""
-    if not ids:
-        return {}
-    rows = await session.exec(select(model).where(col(model.id).in_(sorted(ids))))
-    return {row.id: row.full_name for row in rows.all()}
-
-
-async def team_resident_ids(session: AsyncSession, team_ids: frozenset[int]) -> set[int]:
-    """The residents the caller's teams look after."""
-    if not team_ids:
-        return set()
-    rows = await session.exec(
-        select(care.ResidentTeam.resident_id).where(
-            col(care.ResidentTeam.team_id).in_(sorted(team_ids))
-        )
-    )
-    return set(rows.all())
-
-
 async def _queue(
     request: Request[Any, Any, Any], viewer: Viewer, sessions: async_sessionmaker[AsyncSession]
 ) -> dict[str, Any]:
@@ -107,56 +81,20 @@ async def _queue(
     """
     identity = viewer.identity
     presence = presence_of(request.app.state)
-    async with sessions() as session:
-        found = list(
-            (
-                await session.exec(
-                    select(alerts.Alert).where(
-                        col(alerts.Alert.team_id).in_(sorted(identity.team_ids)),
-                        alerts.Alert.status != alerts.AlertStatus.RESOLVED,
-                    )
-                )
-            ).all()
-        )
-        residents = await _names(
-            session, care.Resident, {a.resident_id for a in found if a.resident_id is not None}
-        )
-        staff = await _names(
-            session,
-            care.StaffUser,
-            {a.acknowledged_by for a in found if a.acknowledged_by is not None},
-        )
-        waiting = await video.waiting_calls(
-            session, await team_resident_ids(session, identity.team_ids)
-        )
-        callers = {
-            r.id: r
-            for r in (
-                await session.exec(
-                    select(care.Resident).where(
-                        col(care.Resident.id).in_([w.resident_id for w in waiting])
-                    )
-                )
-            ).all()
-        }
-    found.sort(key=lambda a: (SEVERITY_ORDER.get(a.severity, 9), -a.last_seen_at.timestamp()))
+    found = await alerts.AlertService(sessions).console_queue(identity.actor)
+    waiting = await video.ConsultationService(sessions).waiting_calls(identity.actor)
     items = [
         QueueItem(
-            alert=alert,
-            resident_name=residents.get(alert.resident_id) if alert.resident_id else None,
-            acknowledged_by=staff.get(alert.acknowledged_by) if alert.acknowledged_by else None,
-            onlookers=presence.onlookers(alert.id or 0, besides=identity.staff_id),
+            alert=entry.alert,
+            resident_name=entry.resident_name,
+            acknowledged_by=entry.acknowledged_by,
+            onlookers=presence.onlookers(entry.alert.id or 0, besides=identity.staff_id),
         )
-        for alert in found
+        for entry in found
     ]
     calls = [
-        WaitingCall(
-            request=w,
-            resident_name=callers[w.resident_id].full_name,
-            phone=callers[w.resident_id].phone,
-        )
-        for w in waiting
-        if w.resident_id in callers
+        WaitingCall(request=call, resident_name=resident.full_name, phone=resident.phone)
+        for call, resident in waiting
     ]
     return {
         "items": items,
@@ -194,30 +132,22 @@ async def alert_queue_items(request: Request[Any, Any, Any], sessions: Sessions)
     return console_page(request, viewer, "console_queue_items.html", section="queue", **context)
 
 
-async def _visible_alert(session: AsyncSession, viewer: Viewer, alert_id: int) -> alerts.Alert:
-    """The alert, if one of the caller's teams answers for it (404 otherwise)."""
-    refuse_technician(viewer, f"alert {alert_id}")
-    alert = await session.get(alerts.Alert, alert_id)
-    if alert is None or alert.team_id not in viewer.identity.team_ids:
-        raise NotFoundException(f"no alert {alert_id}")
-    return alert
-
-
 @post("/console/alerts/{alert_id:int}/acknowledge", include_in_schema=False)
 async def acknowledge_alert(
     request: Request[Any, Any, Any],
     alert_id: FromPath[int],
     sessions: Sessions,
-    alarm_lifecycle: Lifecycle,
+    alert_service: Alerts,
 ) -> Redirect:
     """I have it: the escalation stops."""
     viewer = await viewer_of(request, sessions)
+    refuse_technician(viewer, f"alert {alert_id}")
     back = _next_of((await request.form()).get("next"))
-    async with sessions() as session:
-        await _visible_alert(session, viewer, alert_id)
+    await alert_service.visible(viewer.identity.actor, alert_id)
     try:
-        await alarm_lifecycle.acknowledge(alert_id, viewer.identity.staff_id)
+        await alert_service.acknowledge(viewer.identity.actor, alert_id)
     except alerts.AlertStateError:
+        # Someone was quicker: the page says so where the nurse is, not as an error page.
         return _redirect(back, notice="not_open")
     return _redirect(back, notice="acknowledged")
 
@@ -227,16 +157,16 @@ async def resolve_alert(
     request: Request[Any, Any, Any],
     alert_id: FromPath[int],
     sessions: Sessions,
-    alarm_lifecycle: Lifecycle,
+    alert_service: Alerts,
 ) -> Redirect:
     """Close the alert with what happened and a note."""
     viewer = await viewer_of(request, sessions)
+    refuse_technician(viewer, f"alert {alert_id}")
     form = await request.form()
     back = _next_of(form.get("next"))
     outcome = str(form.get("outcome", ""))
     note = str(form.get("note", "")).strip()
-    async with sessions() as session:
-        await _visible_alert(session, viewer, alert_id)
+    await alert_service.visible(viewer.identity.actor, alert_id)
     if outcome not in OUTCOMES:
         return _redirect(back, notice="pick_outcome")
     if outcome == "other" and not note:
@@ -244,9 +174,7 @@ async def resolve_alert(
     if len(note) > NOTE_MAX:
         return _redirect(back, notice="note_too_long")
     try:
-        await alarm_lifecycle.resolve(
-            alert_id, viewer.identity.staff_id, outcome=outcome, note=note
-        )
+        await alert_service.resolve(viewer.identity.actor, alert_id, outcome=outcome, note=note)
     except alerts.AlertStateError:
         return _redirect(back, notice="already_resolved")
     return _redirect(back, notice="resolved")
@@ -258,8 +186,8 @@ async def alert_presence(
 ) -> dict[str, Any]:
     """The page of an alert is still open (or, with ``leaving``, was closed): who else is here."""
     viewer = await viewer_of(request, sessions)
-    async with sessions() as session:
-        await _visible_alert(session, viewer, alert_id)
+    refuse_technician(viewer, f"alert {alert_id}")
+    await alerts.AlertService(sessions).visible(viewer.identity.actor, alert_id)
     presence = presence_of(request.app.state)
     identity = viewer.identity
     if request.query_params.get("leaving"):
@@ -270,88 +198,15 @@ async def alert_presence(
     return {"alert_id": alert_id, "onlookers": [o.name for o in others]}
 
 
-@dataclass(frozen=True)
-class TimelineLine:
-    """One line of an alert's story, with who did it."""
-
-    at: datetime
-    kind: str
-    actor: str | None
-    data: dict[str, Any]
-
-
 @get("/console/alerts/{alert_id:int}", include_in_schema=False)
 async def alert_detail(
     request: Request[Any, Any, Any], alert_id: FromPath[int], sessions: Sessions
 ) -> Template:
     """Everything about one alert: what set it off, its timeline, escalation and messages."""
     viewer = await viewer_of(request, sessions)
+    refuse_technician(viewer, f"alert {alert_id}")
     identity = viewer.identity
-    async with sessions() as session:
-        alert = await _visible_alert(session, viewer, alert_id)
-        resident = (
-            await visible_resident(
-                session,
-                identity,
-                alert.resident_id,
-                action="console.alert",
-                context=f"alert {alert_id}",
-            )
-            if alert.resident_id is not None
-            else None
-        )
-        entries = (
-            await session.exec(
-                select(alerts.AlertTimelineEntry)
-                .where(alerts.AlertTimelineEntry.alert_id == alert_id)
-                .order_by(col(alerts.AlertTimelineEntry.at), col(alerts.AlertTimelineEntry.id))
-            )
-        ).all()
-        steps = (
-            await session.exec(
-                select(alerts.EscalationStep)
-                .where(alerts.EscalationStep.alert_id == alert_id)
-                .order_by(
-                    col(alerts.EscalationStep.round),
-                    col(alerts.EscalationStep.due_at),
-                    col(alerts.EscalationStep.id),
-                )
-            )
-        ).all()
-        notifications = (
-            await session.exec(
-                select(alerts.Notification)
-                .where(alerts.Notification.alert_id == alert_id)
-                .order_by(col(alerts.Notification.created_at), col(alerts.Notification.id))
-            )
-        ).all()
-        policy = (
-            await session.get(alerts.EscalationPolicy, alert.policy_id) if alert.policy_id else None
-        )
-        tiers = (
-            (
-                await session.exec(
-                    select(alerts.EscalationTier)
-                    .where(alerts.EscalationTier.policy_id == alert.policy_id)
-                    .order_by(col(alerts.EscalationTier.position))
-                )
-            ).all()
-            if alert.policy_id
-            else []
-        )
-        staff_ids = {e.actor_staff_id for e in entries if e.actor_staff_id is not None}
-        staff_ids |= {
-            n.recipient_id for n in notifications if n.recipient_kind == "staff" and n.recipient_id
-        }
-        staff_ids |= {s for s in (alert.acknowledged_by, alert.resolved_by) if s is not None}
-        staff = await _names(session, care.StaffUser, staff_ids)
-        event_id, reading_id = alert.details.get("event_id"), alert.details.get("reading_id")
-        event = await session.get(devices.Event, event_id) if isinstance(event_id, int) else None
-        reading = (
-            await session.get(devices.Reading, reading_id) if isinstance(reading_id, int) else None
-        )
-        device = await session.get(devices.Device, alert.device_id) if alert.device_id else None
-        await session.commit()
+    story = await alerts.AlertService(sessions).story(identity.actor, alert_id)
     presence = presence_of(request.app.state)
     presence.looking(alert_id, identity.staff_id, identity.full_name or identity.username)
     return console_page(
@@ -359,28 +214,23 @@ async def alert_detail(
         viewer,
         "console_alert.html",
         section="queue",
-        alert=alert,
-        resident=resident,
-        timeline=[
-            TimelineLine(
-                e.at, e.kind, staff.get(e.actor_staff_id) if e.actor_staff_id else None, e.data
-            )
-            for e in entries
-        ],
-        steps=steps,
-        notifications=notifications,
-        policy=policy,
-        tiers=tiers,
-        staff_names=staff,
-        event=event,
-        reading=reading,
-        device=device,
+        alert=story.alert,
+        resident=story.resident,
+        timeline=story.timeline,
+        steps=story.steps,
+        notifications=story.notifications,
+        policy=story.policy,
+        tiers=story.tiers,
+        staff_names=story.staff_names,
+        event=story.event,
+        reading=story.reading,
+        device=story.device,
         onlookers=presence.onlookers(alert_id, besides=identity.staff_id),
         outcomes=OUTCOMES,
         notice=request.query_params.get("notice"),
         details={
             k: v
-            for k, v in alert.details.items()
+            for k, v in story.alert.details.items()
             if k not in ("event_id", "reading_id", "auto_resolves")
         },
     )
@@ -393,17 +243,13 @@ async def take_call(
     """Take a resident's "please call me": the first one to click has it."""
     viewer = await viewer_of(request, sessions)
     refuse_technician(viewer, f"call request {request_id}")
-    async with sessions() as session, session.begin():
-        call = await session.get(video.CallRequest, request_id)
-        if call is None or call.resident_id not in await team_resident_ids(
-            session, viewer.identity.team_ids
-        ):
-            raise NotFoundException(f"no call request {request_id}")
-        resident_id = call.resident_id
-        try:
-            await video.take_call(session, request_id, viewer.identity.staff_id, care.utcnow())
-        except video.CallTakenError:
-            return _redirect(QUEUE, notice="call_taken")
+    try:
+        resident_id = await video.ConsultationService(sessions).take_call(
+            viewer.identity.actor, request_id
+        )
+    except video.CallTakenError:
+        # Someone else was quicker: back to the queue, which says so.
+        return _redirect(QUEUE, notice="call_taken")
     return _redirect(f"/console/residents/{resident_id}", notice="call_yours")
 
 

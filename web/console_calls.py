@@ -11,19 +11,15 @@ from typing import Any
 
 from litestar import Request, get, post
 from litestar.di import NamedDependency
-from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-import care
 import video
 from web import i18n
-from web.auth import visible_resident
 from web.console_view import PAGE_HEADERS, console_page, refuse_technician, viewer_of
 
 Sessions = NamedDependency[async_sessionmaker[AsyncSession]]
@@ -46,32 +42,6 @@ def call_strings() -> dict[str, str]:
     }
 
 
-async def _names(session: AsyncSession, consultation: video.Consultation) -> dict[str, str]:
-    """What to call each possible participant: the resident, their teams' staff, invitees."""
-    names: dict[str, str] = {}
-    resident = await session.get(care.Resident, consultation.resident_id)
-    if resident is not None:
-        names[video.participant_id("resident", consultation.resident_id)] = resident.full_name
-    teams = await care.resident_team_ids(session, consultation.resident_id)
-    invited = {
-        int(str(entry["who"]).split(":", 1)[1])
-        for entry in consultation.participants
-        if str(entry.get("who", "")).startswith("staff:")
-    }
-    members = select(care.TeamMembership.staff_id).where(
-        col(care.TeamMembership.team_id).in_(sorted(teams))
-    )
-    staff = await session.exec(
-        select(care.StaffUser).where(
-            col(care.StaffUser.id).in_(members) | col(care.StaffUser.id).in_(sorted(invited))
-        )
-    )
-    for person in staff.all():
-        if person.id is not None:
-            names[video.participant_id("staff", person.id)] = person.full_name or person.username
-    return names
-
-
 @post("/console/residents/{resident_id:int}/call", include_in_schema=False)
 async def start_call(
     request: Request[Any, Any, Any], resident_id: FromPath[int], sessions: Sessions
@@ -79,18 +49,11 @@ async def start_call(
     """Start an on-demand video call with a resident and open its page."""
     viewer = await viewer_of(request, sessions)
     refuse_technician(viewer, f"resident {resident_id}")
-    async with sessions() as session:
-        await visible_resident(session, viewer.identity, resident_id, action="video.start")
-        consultation = await video.start_consultation(
-            session,
-            resident_id=resident_id,
-            staff_id=viewer.identity.staff_id,
-            staff_team_ids=viewer.identity.team_ids,
-        )
-        await session.commit()
-        consultation_id = consultation.id
+    consultation = await video.ConsultationService(sessions).start(
+        viewer.identity.actor, resident_id
+    )
     return Redirect(
-        f"/console/calls/{consultation_id}", status_code=HTTP_303_SEE_OTHER, headers=PAGE_HEADERS
+        f"/console/calls/{consultation.id}", status_code=HTTP_303_SEE_OTHER, headers=PAGE_HEADERS
     )
 
 
@@ -101,17 +64,10 @@ async def call_page(
     """The call with a resident, for staff who take part in it."""
     viewer = await viewer_of(request, sessions)
     refuse_technician(viewer, f"consultation {consultation_id}")
-    async with sessions() as session:
-        try:
-            consultation = await video.consultation_of(session, consultation_id)
-            await video.staff_participant(
-                session, consultation, viewer.identity.staff_id, viewer.identity.team_ids
-            )
-        except (care.NotFoundError, video.NotParticipantError) as err:
-            raise NotFoundException(f"no consultation {consultation_id}") from err
-        resident = await session.get(care.Resident, consultation.resident_id)
-        names = await _names(session, consultation)
-    assert resident is not None
+    call = await video.ConsultationService(sessions).call_page(
+        viewer.identity.actor, consultation_id
+    )
+    consultation, resident, names = call.consultation, call.resident, call.names
     return console_page(
         request,
         viewer,

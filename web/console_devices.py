@@ -9,24 +9,19 @@ from typing import Any
 
 from litestar import Request, get, post
 from litestar.di import NamedDependency
-from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import care
 import devices
-from web.auth import visible_resident
-from web.console_alerts import team_resident_ids
 from web.console_view import back_to, console_page, viewer_of
 
 Sessions = NamedDependency[async_sessionmaker[AsyncSession]]
 
 # Who may add and revoke devices; everyone on the team may see them.
-DEVICE_MANAGERS = frozenset({care.StaffRole.COORDINATOR.value, care.StaffRole.TECHNICIAN.value})
 LOW_BATTERY_PCT = 20
 # A device not heard from in this many of its reporting intervals is silent.
 SILENT_AFTER_INTERVALS = 3
@@ -47,36 +42,13 @@ class DeviceHealth:
         return not self.device.online or self.silent or self.low_battery
 
 
-async def _team_devices(
-    session: AsyncSession, resident_ids: set[int], *, unassigned: bool
-) -> list[devices.Device]:
-    """Active devices of these residents (and, for managers, those of nobody yet)."""
-    mine = col(devices.Device.resident_id).in_(sorted(resident_ids))
-    owner = or_(mine, col(devices.Device.resident_id).is_(None)) if unassigned else mine
-    rows = await session.exec(
-        select(devices.Device)
-        .where(owner, col(devices.Device.revoked_at).is_(None))
-        .order_by(col(devices.Device.resident_id), col(devices.Device.kind))
-    )
-    return list(rows.all())
-
-
 @get("/console/devices", include_in_schema=False)
 async def devices_page(request: Request[Any, Any, Any], sessions: Sessions) -> Template:
     """Device health, the form to add one, and revoking."""
     viewer = await viewer_of(request, sessions)
-    identity = viewer.identity
-    manager = identity.role in DEVICE_MANAGERS
     now = care.utcnow()
-    async with sessions() as session:
-        resident_ids = await team_resident_ids(session, identity.team_ids)
-        found = await _team_devices(session, resident_ids, unassigned=manager)
-        residents = {}
-        for resident_id in sorted(resident_ids):
-            residents[resident_id] = await visible_resident(
-                session, identity, resident_id, action="console.devices", context="device list"
-            )
-        await session.commit()
+    team = await devices.DeviceService(sessions).team_devices(viewer.identity.actor)
+    residents, manager = team.residents, team.manager
     health = [
         DeviceHealth(
             device=d,
@@ -88,7 +60,7 @@ async def devices_page(request: Request[Any, Any, Any], sessions: Sessions) -> T
             > timedelta(seconds=d.expected_interval_s * SILENT_AFTER_INTERVALS),
             low_battery=d.battery_pct is not None and d.battery_pct < LOW_BATTERY_PCT,
         )
-        for d in found
+        for d in team.devices
     ]
     health.sort(key=lambda h: (not h.needs_attention, h.resident_name or "", h.device.kind))
     return console_page(
@@ -111,8 +83,7 @@ async def devices_page(request: Request[Any, Any, Any], sessions: Sessions) -> T
 async def add_device(request: Request[Any, Any, Any], sessions: Sessions) -> Template | Redirect:
     """Register a device; its password (and a tablet's address) are shown this once."""
     viewer = await viewer_of(request, sessions)
-    if viewer.identity.role not in DEVICE_MANAGERS:
-        raise PermissionDeniedException("only a coordinator or a technician may add devices")
+    viewer.identity.actor.require(care.Permission.MANAGE_DEVICES)
     form = await request.form()
     try:
         kind = devices.DeviceKind(str(form.get("kind", "")))
@@ -120,18 +91,12 @@ async def add_device(request: Request[Any, Any, Any], sessions: Sessions) -> Tem
         return back_to("/console/devices")
     raw_resident = str(form.get("resident_id", ""))
     resident_id = int(raw_resident) if raw_resident.isdigit() else None
-    async with sessions() as session:
-        if resident_id is not None:
-            await visible_resident(
-                session, viewer.identity, resident_id, action="console.device_add"
-            )
-        provisioned = await devices.provision_device(
-            session,
-            kind=kind,
-            resident_id=resident_id,
-            label=str(form.get("label", "")).strip()[:200],
-        )
-        await session.commit()
+    provisioned = await devices.DeviceService(sessions).add_device(
+        viewer.identity.actor,
+        kind=kind,
+        resident_id=resident_id,
+        label=str(form.get("label", "")).strip(),
+    )
     tablet_url = None
     if kind == devices.DeviceKind.TABLET:
         key = devices.tablet_key(provisioned.device.id, provisioned.secret)
@@ -154,15 +119,7 @@ async def revoke_device(
 ) -> Redirect:
     """Shut a device out: its password no longer opens the broker or the tablet API."""
     viewer = await viewer_of(request, sessions)
-    if viewer.identity.role not in DEVICE_MANAGERS:
-        raise PermissionDeniedException("only a coordinator or a technician may revoke devices")
-    async with sessions() as session:
-        device = await session.get(devices.Device, device_id)
-        mine = await team_resident_ids(session, viewer.identity.team_ids)
-        if device is None or (device.resident_id is not None and device.resident_id not in mine):
-            raise NotFoundException(f"no device {device_id}")
-        await devices.revoke_device(session, device_id)
-        await session.commit()
+    await devices.DeviceService(sessions).revoke(viewer.identity.actor, device_id)
     return Redirect("/console/devices?notice=revoked", status_code=303)
 
 

@@ -31,10 +31,6 @@ from web.i18n import gettext as _
 
 Sessions = NamedDependency[async_sessionmaker[AsyncSession]]
 
-# Who may change a resident's plans; everyone else on the team may read them.
-PLAN_EDITORS = frozenset(
-    {care.StaffRole.COORDINATOR, care.StaffRole.NURSE, care.StaffRole.SPECIALIST}
-)
 KINDS = tuple(kind.value for kind in alerts.CheckinKind)
 BUILTIN_IDS = tuple(alerts.BUILTIN_QUESTIONS)
 # The id of the editor's own yes/no question.
@@ -132,8 +128,8 @@ class PlanForm:
 
 
 def _may_edit(viewer: Viewer) -> bool:
-    """Coordinators, nurses and specialists change plans."""
-    return viewer.identity.role in PLAN_EDITORS
+    """Coordinators, nurses and specialists change plans (care's role table says who)."""
+    return care.may(viewer.identity.role, care.Permission.EDIT_PLANS)
 
 
 def _refuse_reader(viewer: Viewer) -> None:

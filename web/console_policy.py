@@ -32,6 +32,7 @@ from web.console_words import channel_name, in_words, span_in_words, weekday_nam
 from web.i18n import gettext as _
 
 Sessions = NamedDependency[async_sessionmaker[AsyncSession]]
+Alerts = NamedDependency[alerts.AlertService]
 
 RECIPIENT_KINDS = ("on_call", "team", "relatives")
 CHANNELS = ("console", "email", "sms", "push")
@@ -187,7 +188,7 @@ async def _team_for_coordinator(
     team = await session.get(care.CareTeam, team_id)
     if team is None or team_id not in viewer.identity.team_ids:
         raise NotFoundException(f"no team {team_id}")
-    if viewer.identity.role != care.StaffRole.COORDINATOR:
+    if not care.may(viewer.identity.role, care.Permission.EDIT_POLICY):
         raise PermissionDeniedException(_("Only the team's coordinators change its on-call rota."))
     return team
 
@@ -301,7 +302,10 @@ def _here(team_id: int, notice: str) -> Redirect:
 async def my_teams(request: Request[Any, Any, Any], sessions: Sessions) -> Redirect:
     """A coordinator's first team's policy and rota."""
     viewer = await viewer_of(request, sessions)
-    if viewer.identity.role != care.StaffRole.COORDINATOR or not viewer.identity.team_ids:
+    if (
+        not care.may(viewer.identity.role, care.Permission.EDIT_POLICY)
+        or not viewer.identity.team_ids
+    ):
         raise PermissionDeniedException(_("Only the team's coordinators change its on-call rota."))
     async with sessions() as session:
         first = (
@@ -364,7 +368,10 @@ def _shift_problems(form: FormMultiDict, member_ids: set[int]) -> list[str]:
 
 @post("/console/teams/{team_id:int}/shifts", include_in_schema=False)
 async def add_shift(
-    request: Request[Any, Any, Any], team_id: FromPath[int], sessions: Sessions
+    request: Request[Any, Any, Any],
+    team_id: FromPath[int],
+    sessions: Sessions,
+    alert_service: Alerts,
 ) -> Template | Redirect:
     """A weekly shift; one ending before it starts runs overnight."""
     viewer = await viewer_of(request, sessions)
@@ -375,16 +382,14 @@ async def add_shift(
         problems = _shift_problems(form, members)
         if problems:
             return await _page(request, viewer, session, team, rota_problems=problems)
-        session.add(
-            alerts.OnCallShift(
-                team_id=team_id,
-                staff_id=int(str(form.get("staff_id"))),
-                weekday=int(str(form.get("weekday"))),
-                starts=str(form.get("starts")).strip(),
-                ends=str(form.get("ends")).strip(),
-            )
-        )
-        await session.commit()
+    await alert_service.add_shift(
+        viewer.identity.actor,
+        team_id,
+        staff_id=int(str(form.get("staff_id"))),
+        weekday=int(str(form.get("weekday"))),
+        starts=str(form.get("starts")).strip(),
+        ends=str(form.get("ends")).strip(),
+    )
     return _here(team_id, "shift_added")
 
 
@@ -394,15 +399,11 @@ async def remove_shift(
     team_id: FromPath[int],
     shift_id: FromPath[int],
     sessions: Sessions,
+    alert_service: Alerts,
 ) -> Redirect:
     """Take a weekly shift off the rota."""
     viewer = await viewer_of(request, sessions)
-    async with sessions() as session:
-        await _team_for_coordinator(session, viewer, team_id)
-        shift = await session.get(alerts.OnCallShift, shift_id)
-        if shift is not None and shift.team_id == team_id:
-            await session.delete(shift)
-            await session.commit()
+    await alert_service.remove_shift(viewer.identity.actor, team_id, shift_id)
     return _here(team_id, "shift_removed")
 
 
@@ -419,7 +420,10 @@ def _local_moment(value: str, zone: ZoneInfo) -> datetime | None:
 
 @post("/console/teams/{team_id:int}/overrides", include_in_schema=False)
 async def add_override(
-    request: Request[Any, Any, Any], team_id: FromPath[int], sessions: Sessions
+    request: Request[Any, Any, Any],
+    team_id: FromPath[int],
+    sessions: Sessions,
+    alert_service: Alerts,
 ) -> Template | Redirect:
     """Someone else on call for a while: it wins over the weekly shifts."""
     viewer = await viewer_of(request, sessions)
@@ -442,12 +446,9 @@ async def add_override(
             problems.append(_("The note is too long (300 characters at most)."))
         if problems or staff_id is None or starts is None or ends is None:
             return await _page(request, viewer, session, team, rota_problems=problems)
-        session.add(
-            alerts.OnCallOverride(
-                team_id=team_id, staff_id=staff_id, starts_at=starts, ends_at=ends, note=note
-            )
-        )
-        await session.commit()
+    await alert_service.add_override(
+        viewer.identity.actor, team_id, staff_id=staff_id, starts_at=starts, ends_at=ends, note=note
+    )
     return _here(team_id, "override_added")
 
 
@@ -457,15 +458,11 @@ async def remove_override(
     team_id: FromPath[int],
     override_id: FromPath[int],
     sessions: Sessions,
+    alert_service: Alerts,
 ) -> Redirect:
     """Take an override off the rota."""
     viewer = await viewer_of(request, sessions)
-    async with sessions() as session:
-        await _team_for_coordinator(session, viewer, team_id)
-        override = await session.get(alerts.OnCallOverride, override_id)
-        if override is not None and override.team_id == team_id:
-            await session.delete(override)
-            await session.commit()
+    await alert_service.remove_override(viewer.identity.actor, team_id, override_id)
     return _here(team_id, "override_removed")
 
 

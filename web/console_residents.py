@@ -21,7 +21,7 @@ import care
 import devices
 import video
 from web.auth import visible_resident
-from web.console_alerts import SEVERITY_ORDER, team_resident_ids
+from web.console_alerts import SEVERITY_ORDER
 from web.console_charts import Bounds, Chart, vital_chart
 from web.console_view import console_page, refuse_technician, viewer_of
 
@@ -113,7 +113,7 @@ async def residents_list(request: Request[Any, Any, Any], sessions: Sessions) ->
     viewer = await viewer_of(request, sessions)
     refuse_technician(viewer, "residents")
     async with sessions() as session:
-        ids = await team_resident_ids(session, viewer.identity.team_ids)
+        ids = await care.residents_of_teams(session, viewer.identity.team_ids)
         residents = [
             await visible_resident(
                 session, viewer.identity, resident_id, action="console.residents"

@@ -4,6 +4,7 @@ the page headers, and the refusals that are the same on every page."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from litestar import Request
@@ -26,7 +27,6 @@ PAGE_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
 }
-TECHNICIAN = care.StaffRole.TECHNICIAN.value
 
 
 @dataclass(frozen=True)
@@ -38,8 +38,8 @@ class Viewer:
 
     @property
     def is_technician(self) -> bool:
-        """Technicians look after devices, not residents' care."""
-        return self.identity.role == TECHNICIAN
+        """Whether this staff member looks after devices, not residents' care (a technician)."""
+        return not care.may(self.identity.role, care.Permission.READ_CLINICAL)
 
 
 async def viewer_of(
@@ -47,15 +47,12 @@ async def viewer_of(
 ) -> Viewer:
     """The signed-in staff member; the rest of the request speaks their language."""
     identity = await identify(request, sessions)
-    async with sessions() as session:
-        staff = await session.get(care.StaffUser, identity.staff_id)
-    time_zone = staff.time_zone if staff is not None else "Atlantic/Reykjavik"
-    i18n.use_language(identity.language, time_zone)
-    return Viewer(identity=identity, time_zone=time_zone)
+    i18n.use_language(identity.language, identity.time_zone)
+    return Viewer(identity=identity, time_zone=identity.time_zone)
 
 
 def refuse_technician(viewer: Viewer, what: str) -> None:
-    """A technician asking for a resident's care data gets 404, as if it were absent."""
+    """A technician asking for a resident's care data on a page gets 404, as if it were absent."""
     if viewer.is_technician:
         raise NotFoundException(f"no {what}")
 
@@ -75,6 +72,8 @@ def console_page(
         context={
             "staff": viewer.identity,
             "is_technician": viewer.is_technician,
+            # ``may("edit_policy")``: the same role table the routes use, for links and menus.
+            "may": partial(care.may, viewer.identity.role),
             "csrf_token": csrf_token_of(request),
             "lang": i18n.current_language(),
             "section": section,

@@ -14,13 +14,11 @@ from litestar.params import Body
 from litestar.response import Redirect, Template
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import care
 import video
 from web import i18n
-from web.auth import visible_resident
 from web.console_view import back_to, console_page, refuse_technician, viewer_of
 
 Sessions = NamedDependency[async_sessionmaker[AsyncSession]]
@@ -37,16 +35,8 @@ async def _page(
     viewer = await viewer_of(request, sessions)
     refuse_technician(viewer, "waiting room")
     now = care.utcnow()
-    async with sessions() as session:
-        resident_ids = await care.residents_of_teams(session, viewer.identity.team_ids)
-        calls = await video.waiting_room(session, resident_ids, now)
-        residents = (
-            await session.exec(
-                select(care.Resident)
-                .where(col(care.Resident.id).in_(sorted(resident_ids)))
-                .order_by(col(care.Resident.full_name))
-            )
-        ).all()
+    calls = await video.ConsultationService(sessions).waiting_room(viewer.identity.actor)
+    residents = await care.ResidentService(sessions).residents_of(viewer.identity.actor)
     names = {r.id: r.full_name for r in residents}
     rows = [
         {
@@ -93,20 +83,12 @@ async def book(
         problem = i18n.translate("Choose a resident, a date and a time.")
         return await _page(request, sessions, problem, status_code=400)
     at = local.replace(tzinfo=ZoneInfo(viewer.time_zone))
-    async with sessions() as session, session.begin():
-        await visible_resident(session, viewer.identity, resident_id, action="video.book")
-        try:
-            await video.book_consultation(
-                session,
-                resident_id=resident_id,
-                staff_id=viewer.identity.staff_id,
-                staff_team_ids=viewer.identity.team_ids,
-                scheduled_at=at,
-                now=care.utcnow(),
-            )
-        except video.BookingError:
-            problem = i18n.translate("That time has passed or is too far ahead.")
-            return await _page(request, sessions, problem, status_code=400)
+    try:
+        await video.ConsultationService(sessions).book(viewer.identity.actor, resident_id, at)
+    except video.BookingError:
+        # The form is shown again with the reason in the staff member's words.
+        problem = i18n.translate("That time has passed or is too far ahead.")
+        return await _page(request, sessions, problem, status_code=400)
     return back_to("/console/waiting-room")
 
 

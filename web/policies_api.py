@@ -6,7 +6,6 @@ from typing import Any
 
 from litestar import Controller, Request, post, put
 from litestar.di import NamedDependency
-from litestar.exceptions import NotFoundException, PermissionDeniedException, ValidationException
 from litestar.params import FromPath, JSONBody
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -16,6 +15,7 @@ import alerts
 from web.auth import identify
 
 Sessions = NamedDependency[async_sessionmaker[AsyncSession]]
+Alerts = NamedDependency[alerts.AlertService]
 
 
 class TierIn(BaseModel):
@@ -55,27 +55,17 @@ class PoliciesController(Controller):
         team_id: FromPath[int],
         data: JSONBody[PolicyIn],
         sessions: Sessions,
+        alert_service: Alerts,
     ) -> dict[str, Any]:
-        """Save, or 400 with every gap named in plain words."""
+        """Save, or 422 with every gap named in plain words (coordinators of the team)."""
         identity = await identify(request, sessions)
-        if team_id not in identity.team_ids:
-            raise NotFoundException(f"no team {team_id}")
-        if identity.role not in ("coordinator", "nurse"):
-            raise PermissionDeniedException("only coordinators and nurses edit policies")
         spec = alerts.PolicySpec(
             name=data.name,
             tiers=[alerts.TierSpec(t.timeout_s, t.recipients, t.channels) for t in data.tiers],
             last_tier_repeats=data.last_tier_repeats,
             retrigger_after_min=data.retrigger_after_min,
         )
-        async with sessions() as session:
-            try:
-                policy = await alerts.save_policy(session, team_id, spec)
-            except alerts.PolicyGapError as err:
-                raise ValidationException(
-                    "the policy leaves an alert with nobody to tell", extra={"gaps": err.gaps}
-                ) from err
-            await session.commit()
+        policy = await alert_service.save_policy(identity.actor, team_id, spec)
         return {"id": policy.id, "name": policy.name, "tiers": len(spec.tiers)}
 
     @post("/push-subscriptions", summary="This browser accepts my alert notifications")
@@ -84,15 +74,9 @@ class PoliciesController(Controller):
         request: Request[Any, Any, Any],
         data: JSONBody[PushSubscriptionIn],
         sessions: Sessions,
+        alert_service: Alerts,
     ) -> dict[str, Any]:
         """Register the caller's browser for web push."""
         identity = await identify(request, sessions)
-        async with sessions() as session:
-            try:
-                row = await alerts.add_push_subscription(
-                    session, identity.staff_id, data.model_dump()
-                )
-            except alerts.InvalidSubscriptionError as err:
-                raise ValidationException(str(err)) from err
-            await session.commit()
+        row = await alert_service.subscribe_to_push(identity.actor, data.model_dump())
         return {"id": row.id}

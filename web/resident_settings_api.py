@@ -7,19 +7,16 @@ from typing import Any
 
 from litestar import Controller, Request, get, put
 from litestar.di import NamedDependency
-from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath, JSONBody
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+import care
 from web import i18n
-from web.auth import identify, visible_resident
+from web.auth import identify
 
 Sessions = NamedDependency[async_sessionmaker[AsyncSession]]
-
-# Who may change what the resident's tablet does.
-SETTINGS_EDITORS = frozenset({"coordinator", "nurse"})
 
 
 class TabletSettings(BaseModel):
@@ -41,11 +38,8 @@ class ResidentSettingsController(Controller):
     ) -> dict[str, Any]:
         """The settings; the read is logged like any read of the resident's data."""
         identity = await identify(request, sessions)
-        async with sessions() as session, session.begin():
-            resident = await visible_resident(
-                session, identity, resident_id, action="read tablet settings"
-            )
-            return _settings_json(resident.language, resident.auto_answer_scheduled_calls)
+        resident = await care.ResidentService(sessions).tablet_settings(identity.actor, resident_id)
+        return _settings_json(resident.language, resident.auto_answer_scheduled_calls)
 
     @put("/", summary="Set the resident's tablet language and call answering")
     async def change(
@@ -55,18 +49,15 @@ class ResidentSettingsController(Controller):
         resident_id: FromPath[int],
         data: JSONBody[TabletSettings],
     ) -> dict[str, Any]:
-        """Change the settings (coordinators and nurses); the tablet follows within seconds."""
+        """Change the settings (nurses, coordinators); the tablet follows within seconds."""
         identity = await identify(request, sessions)
-        async with sessions() as session, session.begin():
-            resident = await visible_resident(
-                session, identity, resident_id, action="change tablet settings"
-            )
-            if identity.role not in SETTINGS_EDITORS:
-                raise PermissionDeniedException("a coordinator or a nurse sets this")
-            resident.language = i18n.supported(data.language)
-            resident.auto_answer_scheduled_calls = data.auto_answer_scheduled_calls
-            session.add(resident)
-            return _settings_json(resident.language, resident.auto_answer_scheduled_calls)
+        resident = await care.ResidentService(sessions).change_tablet_settings(
+            identity.actor,
+            resident_id,
+            language=i18n.supported(data.language),
+            auto_answer_scheduled_calls=data.auto_answer_scheduled_calls,
+        )
+        return _settings_json(resident.language, resident.auto_answer_scheduled_calls)
 
 
 def _settings_json(language: str, auto_answer: bool) -> dict[str, Any]:

@@ -19,16 +19,12 @@ from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import (
     NotAuthorizedException,
-    NotFoundException,
-    TooManyRequestsException,
-    ValidationException,
 )
 from litestar.params import FromPath, JSONBody
 from litestar.response import Template
 from litestar.types import ControllerRouterHandler
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import alerts
@@ -41,7 +37,6 @@ from web.tablet_pairing import PAIRING_ROUTES
 # The page remembers the resident's language in this cookie (not a credential: the key
 # stays in the browser's storage), so it is rendered in their language from the start.
 LANGUAGE_COOKIE = "vaki_tablet_lang"
-UPCOMING = timedelta(days=7)
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": (
@@ -76,18 +71,9 @@ class CheckinDesk(Protocol):
         ...
 
 
-@runtime_checkable
-class HelpDesk(Protocol):
-    """What "I need help" needs of the server: an alarm raised at once."""
-
-    async def ask_for_help(self, device_id: str, resident_id: int, request_id: str) -> bool:
-        """Record the request and raise its alert; False for a resend of the same one."""
-        ...
-
-
 Sessions = NamedDependency[async_sessionmaker[AsyncSession]]
 Desk = NamedDependency[CheckinDesk]
-Help = NamedDependency[HelpDesk]
+Help = NamedDependency[devices.DeviceService]
 
 
 class Answer(BaseModel):
@@ -117,8 +103,7 @@ async def tablet_device(
     key = header[7:].strip() if header.lower().startswith("bearer ") else ""
     if not key:
         raise NotAuthorizedException("this tablet has no device key")
-    async with sessions() as session:
-        device = await devices.authenticate_device(session, key)
+    device = await devices.DeviceService(sessions).tablet_for_key(key)
     if device is None or device.resident_id is None:
         raise NotAuthorizedException("the device key is not valid (revoked?)")
     return device
@@ -154,29 +139,18 @@ def when_label(moment: datetime, now: datetime, zone: ZoneInfo) -> str:
     return i18n.gettext("%(date)s at %(time)s", date=day, time=clock)
 
 
-async def _appointments(
-    session: AsyncSession, resident_id: int, now: datetime, zone: ZoneInfo
+def _appointments(
+    calls: list[video.Consultation], now: datetime, zone: ZoneInfo
 ) -> list[dict[str, Any]]:
     """The resident's booked video calls in the coming week, soonest first."""
-    rows = await session.exec(
-        select(video.Consultation)
-        .where(
-            col(video.Consultation.resident_id) == resident_id,
-            col(video.Consultation.status) == video.ConsultationStatus.BOOKED,
-            col(video.Consultation.scheduled_at) >= now - timedelta(minutes=30),
-            col(video.Consultation.scheduled_at) <= now + UPCOMING,
-        )
-        .order_by(col(video.Consultation.scheduled_at))
-        .limit(5)
-    )
     return [
         {
-            "id": row.id,
-            "at": row.scheduled_at.isoformat(),
-            "when": when_label(row.scheduled_at, now, zone),
+            "id": c.id,
+            "at": c.scheduled_at.isoformat(),
+            "when": when_label(c.scheduled_at, now, zone),
         }
-        for row in rows.all()
-        if row.scheduled_at is not None
+        for c in calls
+        if c.scheduled_at is not None
     ]
 
 
@@ -189,66 +163,6 @@ def _starting_soon(appointments: list[dict[str, Any]], now: datetime) -> dict[st
     return None
 
 
-async def _incoming_call(session: AsyncSession, resident: care.Resident) -> dict[str, Any] | None:
-    """A video call the care team has opened for the resident, if one is ringing now.
-
-    ``auto_answer`` is set for a booked call of the resident's own care team when staff have
-    chosen that the tablet answers by itself.
-    """
-    assert resident.id is not None
-    resident_id = resident.id
-    rows = (
-        await session.exec(
-            select(video.Consultation)
-            .where(
-                col(video.Consultation.resident_id) == resident_id,
-                col(video.Consultation.status).in_(
-                    [
-                        video.ConsultationStatus.WAITING,
-                        video.ConsultationStatus.ACTIVE,
-                        video.ConsultationStatus.BOOKED,
-                    ]
-                ),
-            )
-            .order_by(col(video.Consultation.id).desc())
-        )
-    ).all()
-    now = care.utcnow()
-    # A booked call rings from its time; one the team opened rings at once.
-    row = next(
-        (
-            c
-            for c in rows
-            if c.status != video.ConsultationStatus.BOOKED or video.is_ringing(c, now)
-        ),
-        None,
-    )
-    if row is None:
-        return None
-    own_team = row.team_id is not None and row.team_id in await care.resident_team_ids(
-        session, resident_id
-    )
-    auto = (
-        resident.auto_answer_scheduled_calls
-        and row.kind == video.ConsultationKind.SCHEDULED
-        and own_team
-    )
-    return {"id": row.id, "status": row.status, "auto_answer": auto}
-
-
-async def _call_requested(session: AsyncSession, resident_id: int) -> bool:
-    """Whether the resident is waiting in the call queue."""
-    row = (
-        await session.exec(
-            select(video.CallRequest.id).where(
-                col(video.CallRequest.resident_id) == resident_id,
-                col(video.CallRequest.status) == video.CallRequestStatus.WAITING,
-            )
-        )
-    ).first()
-    return row is not None
-
-
 class TabletController(Controller):
     """The tablet's JSON API."""
 
@@ -258,28 +172,13 @@ class TabletController(Controller):
     async def pair(
         self, request: Request[Any, Any, Any], sessions: Sessions, data: JSONBody[PairingRequest]
     ) -> dict[str, str]:
-        """Pair this tablet with the code from the care team; the answer holds its key."""
+        """Pair this tablet with the code from the care team; the answer holds its key
+        (422 for a wrong, used or expired code; 429 while the address must wait)."""
         address = request.client.host if request.client else ""
-        async with sessions() as session:
-            try:
-                paired = await devices.redeem_pairing_code(
-                    session, data.code, client_address=address
-                )
-            except devices.TooManyPairingAttemptsError as err:
-                raise TooManyRequestsException(
-                    "too many wrong codes: wait a while and try again",
-                    headers={"Retry-After": str(int(err.retry_after.total_seconds()))},
-                ) from err
-            except devices.PairingRefusedError as err:
-                # The try was recorded (and committed) before the code was checked.
-                raise ValidationException(str(err)) from err
-            resident = await session.get(care.Resident, paired.device.resident_id)
-            await session.commit()
-        assert resident is not None
-        return {
-            "key": devices.tablet_key(paired.device.id, paired.secret),
-            "language": i18n.supported(resident.language),
-        }
+        paired = await devices.DeviceService(sessions).pair_tablet(
+            data.code, client_address=address
+        )
+        return {"key": paired.key, "language": i18n.supported(paired.language)}
 
     @get("/home")
     async def home(
@@ -287,16 +186,21 @@ class TabletController(Controller):
     ) -> dict[str, Any]:
         """Everything the home screen shows, in the resident's language and time zone."""
         resident_id = await tablet_resident(request, sessions)
-        now = care.utcnow()
-        async with sessions() as session:
-            resident = await session.get(care.Resident, resident_id)
-            if resident is None:
-                raise NotAuthorizedException("the tablet's resident is gone")
-            zone = _zone(resident.time_zone)
-            language = i18n.use_language(resident.language, zone.key)
-            appointments = await _appointments(session, resident_id, now, zone)
-            incoming = await _incoming_call(session, resident)
-            call_requested = await _call_requested(session, resident_id)
+        calls = await video.ConsultationService(sessions).tablet_calls(resident_id)
+        resident, now = calls.resident, care.utcnow()
+        zone = _zone(resident.time_zone)
+        language = i18n.use_language(resident.language, zone.key)
+        appointments = _appointments(calls.upcoming, now, zone)
+        incoming = (
+            {
+                "id": calls.ringing.id,
+                "status": calls.ringing.status,
+                "auto_answer": calls.auto_answer,
+            }
+            if calls.ringing is not None
+            else None
+        )
+        call_requested = calls.call_requested
         return {
             "resident": {
                 "name": resident.preferred_name or resident.full_name.split(" ", 1)[0],
@@ -330,12 +234,9 @@ class TabletController(Controller):
     ) -> dict[str, Any]:
         """Answer a prompt; a second answer is not taken (``accepted`` is false)."""
         resident_id = await tablet_resident(request, sessions)
-        try:
-            outcome = await checkin_desk.answer(
-                reference, data.answer, data.answers, via="tablet", resident_id=resident_id
-            )
-        except alerts.PromptNotFoundError as err:
-            raise NotFoundException(str(err)) from err
+        outcome = await checkin_desk.answer(
+            reference, data.answer, data.answers, via="tablet", resident_id=resident_id
+        )
         return {
             "prompt_id": reference,
             "accepted": outcome.accepted,
@@ -362,8 +263,7 @@ class TabletController(Controller):
     ) -> dict[str, Any]:
         """ "I need help": an alarm for the resident's care team, at once."""
         device = await tablet_device(request, sessions)
-        assert device.resident_id is not None
-        new = await tablet_desk.ask_for_help(device.id, device.resident_id, data.request_id)
+        new = await tablet_desk.ask_for_help(device, data.request_id)
         return {"status": "sent", "new": new}
 
 

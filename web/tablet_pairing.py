@@ -12,7 +12,7 @@ from typing import Any
 import segno
 from litestar import Request, get, post
 from litestar.di import NamedDependency
-from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
@@ -24,10 +24,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 import care
 import devices
 from web import i18n
-from web.auth import StaffIdentity, csrf_token_of, identify, visible_resident
+from web.auth import StaffIdentity, csrf_token_of, identify
 
 Sessions = NamedDependency[async_sessionmaker[AsyncSession]]
-PAIRING_ROLES = frozenset({care.StaffRole.COORDINATOR, care.StaffRole.NURSE})
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": (
@@ -43,7 +42,7 @@ async def _pairing_staff(
 ) -> StaffIdentity:
     """The signed-in coordinator or nurse; 403 for other roles."""
     identity = await identify(request, sessions)
-    if identity.role not in PAIRING_ROLES:
+    if not care.may(identity.role, care.Permission.PAIR_TABLET):
         raise PermissionDeniedException("only coordinators and nurses pair tablets")
     i18n.use_language(identity.language)
     return identity
@@ -81,13 +80,8 @@ async def pairing_page(
 ) -> Template:
     """The resident's tablets and a button for a new pairing code."""
     identity = await _pairing_staff(request, sessions)
-    async with sessions() as session:
-        resident = await visible_resident(
-            session, identity, resident_id, action="tablet.pairing.read", context=""
-        )
-        tablets = await devices.resident_tablets(session, resident_id)
-        await session.commit()
-    return _page(request, resident, tablets)
+    found = await devices.DeviceService(sessions).resident_tablets(identity.actor, resident_id)
+    return _page(request, found.resident, found.tablets)
 
 
 @post("/console/residents/{resident_id:int}/pair-tablet", include_in_schema=False, status_code=200)
@@ -96,14 +90,10 @@ async def create_code(
 ) -> Template:
     """A new one-time code (the resident's previous unused code stops working)."""
     identity = await _pairing_staff(request, sessions)
-    async with sessions() as session:
-        resident = await visible_resident(
-            session, identity, resident_id, action="tablet.pairing.create", context=""
-        )
-        code = await devices.create_pairing_code(session, resident_id, staff_id=identity.staff_id)
-        tablets = await devices.resident_tablets(session, resident_id)
-        await session.commit()
-    return _page(request, resident, tablets, code)
+    made = await devices.DeviceService(sessions).resident_tablets(
+        identity.actor, resident_id, new_code=True
+    )
+    return _page(request, made.resident, made.tablets, made.code)
 
 
 @post(
@@ -119,15 +109,7 @@ async def revoke_tablet(
 ) -> Redirect:
     """End a tablet's access (lost, broken, handed on): its key stops working at once."""
     identity = await _pairing_staff(request, sessions)
-    async with sessions() as session:
-        await visible_resident(
-            session, identity, resident_id, action="tablet.revoke", context=device_id
-        )
-        device = await session.get(devices.Device, device_id)
-        if device is None or device.resident_id != resident_id:
-            raise NotFoundException(f"no tablet {device_id} for this resident")
-        await devices.revoke_device(session, device_id)
-        await session.commit()
+    await devices.DeviceService(sessions).revoke_tablet(identity.actor, resident_id, device_id)
     return Redirect(
         f"/console/residents/{resident_id}/pair-tablet",
         status_code=HTTP_303_SEE_OTHER,

@@ -19,9 +19,6 @@ from typing import Any
 from litestar import Controller, Request, WebSocket, get, post, websocket
 from litestar.di import NamedDependency
 from litestar.exceptions import (
-    ClientException,
-    NotFoundException,
-    PermissionDeniedException,
     WebSocketDisconnect,
     WebSocketException,
 )
@@ -31,9 +28,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-import care
 import video
-from web.auth import PUBLIC_OPT, identify, visible_resident
+from web.auth import PUBLIC_OPT, identify
 from web.tablet import tablet_resident
 
 Sessions = NamedDependency[async_sessionmaker[AsyncSession]]
@@ -80,14 +76,6 @@ def _consultation_json(consultation: video.Consultation) -> dict[str, Any]:
     }
 
 
-async def _consultation(session: AsyncSession, consultation_id: int) -> video.Consultation:
-    """The consultation, or 404."""
-    try:
-        return await video.consultation_of(session, consultation_id)
-    except care.NotFoundError as err:
-        raise NotFoundException(str(err)) from err
-
-
 class VideoController(Controller):
     """Staff side: start a call, invite, get a room token, test the camera."""
 
@@ -99,16 +87,10 @@ class VideoController(Controller):
     ) -> dict[str, Any]:
         """An on-demand consultation with a resident of the caller's teams."""
         identity = await identify(request, sessions)
-        async with sessions() as session:
-            await visible_resident(session, identity, data.resident_id, action="video.start")
-            consultation = await video.start_consultation(
-                session,
-                resident_id=data.resident_id,
-                staff_id=identity.staff_id,
-                staff_team_ids=identity.team_ids,
-            )
-            await session.commit()
-            return {"id": consultation.id, "resident_id": data.resident_id}
+        consultation = await video.ConsultationService(sessions).start(
+            identity.actor, data.resident_id
+        )
+        return {"id": consultation.id, "resident_id": data.resident_id}
 
     @post("/consultations/book", status_code=201)
     async def book(
@@ -117,28 +99,16 @@ class VideoController(Controller):
         """Book a call with a resident of the caller's teams; the tablet reminds the resident
         ten minutes before and rings at the time."""
         identity = await identify(request, sessions)
-        async with sessions() as session, session.begin():
-            await visible_resident(session, identity, data.resident_id, action="video.book")
-            try:
-                booked = await video.book_consultation(
-                    session,
-                    resident_id=data.resident_id,
-                    staff_id=identity.staff_id,
-                    staff_team_ids=identity.team_ids,
-                    scheduled_at=data.scheduled_at,
-                    now=care.utcnow(),
-                )
-            except video.BookingError as err:
-                raise ClientException(str(err)) from err
-            return _consultation_json(booked)
+        booked = await video.ConsultationService(sessions).book(
+            identity.actor, data.resident_id, data.scheduled_at
+        )
+        return _consultation_json(booked)
 
     @get("/waiting-room")
     async def waiting(self, request: Request[Any, Any, Any], sessions: Sessions) -> dict[str, Any]:
         """Calls of the caller's teams' residents that want staff now, oldest first."""
         identity = await identify(request, sessions)
-        async with sessions() as session:
-            residents = await care.residents_of_teams(session, identity.team_ids)
-            found = await video.waiting_room(session, residents, care.utcnow())
+        found = await video.ConsultationService(sessions).waiting_room(identity.actor)
         return {"calls": [_consultation_json(c) for c in found]}
 
     @post("/consultations/{consultation_id:int}/token", status_code=200)
@@ -151,23 +121,9 @@ class VideoController(Controller):
     ) -> dict[str, Any]:
         """A room token for the calling staff member, if they take part."""
         identity = await identify(request, sessions)
-        async with sessions() as session:
-            consultation = await _consultation(session, consultation_id)
-            try:
-                who = await video.staff_participant(
-                    session, consultation, identity.staff_id, identity.team_ids
-                )
-            except video.NotParticipantError as err:
-                raise PermissionDeniedException(str(err)) from err
-            await care.log_access(
-                session,
-                staff_id=identity.staff_id,
-                organisation_id=identity.organisation_id,
-                resident_id=consultation.resident_id,
-                action="video.join",
-                context=f"consultation {consultation_id}",
-            )
-            await session.commit()
+        who = await video.ConsultationService(sessions).join_as_staff(
+            identity.actor, consultation_id
+        )
         return video_service.room_token(consultation_id, who)
 
     @post("/consultations/{consultation_id:int}/invite", status_code=200)
@@ -178,21 +134,13 @@ class VideoController(Controller):
         consultation_id: FromPath[int],
         data: JSONBody[Invitation],
     ) -> dict[str, Any]:
-        """Let another staff member join; only staff of the resident's teams may invite."""
+        """Let another staff member join; only staff of the resident's teams may invite, and
+        only a role that may invite specialists asks in one of another organisation."""
         identity = await identify(request, sessions)
-        async with sessions() as session:
-            consultation = await _consultation(session, consultation_id)
-            await visible_resident(
-                session, identity, consultation.resident_id, action="video.invite"
-            )
-            if await session.get(care.StaffUser, data.staff_id) is None:
-                raise NotFoundException(f"no staff member {data.staff_id}")
-            video.record_invitation(
-                consultation, data.staff_id, invited_by=identity.staff_id, now=care.utcnow()
-            )
-            session.add(consultation)
-            await session.commit()
-            return {"id": consultation_id, "participants": consultation.participants}
+        consultation = await video.ConsultationService(sessions).invite(
+            identity.actor, consultation_id, data.staff_id
+        )
+        return {"id": consultation_id, "participants": consultation.participants}
 
     @post("/device-test", status_code=200)
     async def staff_device_test(
@@ -236,12 +184,9 @@ class TabletVideoController(Controller):
     ) -> dict[str, Any]:
         """A room token for the resident whose tablet this is."""
         resident_id = await tablet_resident(request, sessions)
-        async with sessions() as session:
-            consultation = await _consultation(session, consultation_id)
-        try:
-            who = video.resident_participant(consultation, resident_id)
-        except video.NotParticipantError as err:
-            raise PermissionDeniedException(str(err)) from err
+        who = await video.ConsultationService(sessions).join_as_resident(
+            resident_id, consultation_id
+        )
         return video_service.room_token(consultation_id, who)
 
     @post("/device-test", status_code=200)
@@ -271,20 +216,14 @@ class TabletVideoController(Controller):
 
 
 async def _start_device_test(service: video.VideoService, who: str, sdp: str) -> dict[str, str]:
-    """Answer the page's offer with an echo peer."""
-    try:
-        test_id, answer = await service.device_tests.start(who, sdp)
-    except video.SignallingError as err:
-        raise ClientException(str(err)) from err
+    """Answer the page's offer with an echo peer (422 for an offer it cannot answer)."""
+    test_id, answer = await service.device_tests.start(who, sdp)
     return {"test_id": test_id, "type": "answer", "sdp": answer}
 
 
 def _device_report(service: video.VideoService, test_id: str, who: str) -> dict[str, Any]:
-    """The report of a running device test of ``who``."""
-    try:
-        return service.device_tests.report(test_id, who)
-    except video.SignallingError as err:
-        raise NotFoundException(str(err)) from err
+    """The report of a running device test of ``who`` (404 once it has ended)."""
+    return service.device_tests.report(test_id, who)
 
 
 @websocket("/api/video/rooms/{consultation_id:int}/signal", opt={PUBLIC_OPT: True})

@@ -13,7 +13,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import devices
-from devices.virtual_device import VirtualDevice
+from homesim import VirtualDevice
 from tests.conftest import PrivateMosquitto, ServedVaki, vaki_env
 
 FAST: dict[str, Any] = {

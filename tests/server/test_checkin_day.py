@@ -20,7 +20,7 @@ import alerts
 import care
 import devices
 import video
-from server.pipeline import CheckinPipeline
+from server.checkin_path import CheckinPipeline
 from tests.alerts.test_escalation_engine import (
     TierSpec,
     add_tiers,

@@ -17,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 import alerts
 import care
 import devices
-from devices.virtual_device import VirtualDevice
+from homesim import VirtualDevice
 from tests.conftest import PrivateMosquitto, ServedVaki, vaki_env
 
 

@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 import alerts
 import care
 import devices
-from server.pipeline import CheckinPipeline
+from server.checkin_path import CheckinPipeline
 
 T0 = datetime(2027, 5, 3, 9, 0, tzinfo=UTC)
 

@@ -18,6 +18,7 @@ import alerts
 import care
 import devices
 import video
+from bench import StaffMember, Tier, add_on_call_team
 from tests.conftest import ServedVaki, vaki_env
 
 PASSWORD = "correct horse 1"
@@ -40,10 +41,36 @@ class ConsoleWorld:
 
 async def build_world(sessions: async_sessionmaker[AsyncSession]) -> ConsoleWorld:
     """Two municipalities, a team each with an escalation policy, staff and residents."""
+    nurse, coordinator, technician = (
+        care.StaffRole.NURSE,
+        care.StaffRole.COORDINATOR,
+        care.StaffRole.TECHNICIAN,
+    )
+    # Tier 1 calls whoever is on call, tier 2 the whole team; both on the console.
+    tiers = [Tier(30), Tier(30, recipients=("team",))]
     async with sessions() as session:
-        fjalla = await care.ensure_organisation(session, "Fjallabyggð")
-        dalvik = care.Organisation(name="Dalvíkurbyggð", kind=care.OrganisationKind.MUNICIPALITY)
-        north, south = care.CareTeam(name="Ólafsfjörður"), care.CareTeam(name="Dalvík")
+        north = await add_on_call_team(
+            session,
+            organisation="Fjallabyggð",
+            team="Ólafsfjörður",
+            staff=[
+                StaffMember("helga", "Helga Björnsdóttir", nurse, PASSWORD, "en"),
+                StaffMember("gudrun", "Guðrún Arnardóttir", coordinator, PASSWORD, "en"),
+                StaffMember("siggi", "Sigurður Tækni", technician, PASSWORD, "en"),
+            ],
+            on_call="helga",
+            policy="Day and night",
+            tiers=tiers,
+        )
+        south = await add_on_call_team(
+            session,
+            organisation="Dalvíkurbyggð",
+            team="Dalvík",
+            staff=[StaffMember("olafur", "Ólafur Kristjánsson", nurse, PASSWORD, "en")],
+            on_call="olafur",
+            policy="Day and night",
+            tiers=tiers,
+        )
         sigridur = care.Resident(
             full_name="Sigríður Jónsdóttir",
             address="Aðalgata 12, Ólafsfirði",
@@ -51,39 +78,14 @@ async def build_world(sessions: async_sessionmaker[AsyncSession]) -> ConsoleWorl
             birth_date=datetime(1941, 3, 2).date(),
         )
         jon = care.Resident(full_name="Jón Pálsson", address="Hafnarbraut 3, Dalvík")
-        session.add_all([dalvik, north, south, sigridur, jon])
+        session.add_all([sigridur, jon])
         await session.flush()
-        assert north.id is not None
-        assert south.id is not None
         assert sigridur.id is not None
         assert jon.id is not None
-        people = {}
-        for username, name, role, org in (
-            ("helga", "Helga Björnsdóttir", care.StaffRole.NURSE, fjalla),
-            ("gudrun", "Guðrún Arnardóttir", care.StaffRole.COORDINATOR, fjalla),
-            ("olafur", "Ólafur Kristjánsson", care.StaffRole.NURSE, dalvik),
-            ("siggi", "Sigurður Tækni", care.StaffRole.TECHNICIAN, fjalla),
-        ):
-            person = await care.add_staff_user(
-                session,
-                username=username,
-                full_name=name,
-                password=PASSWORD,
-                role=role,
-                organisation=org,
-            )
-            person.language = "en"
-            people[username] = person
-        ids = {name: p.id for name, p in people.items()}
-        assert all(ids.values())
         session.add_all(
             [
-                care.TeamMembership(team_id=north.id, staff_id=ids["helga"] or 0),
-                care.TeamMembership(team_id=north.id, staff_id=ids["gudrun"] or 0),
-                care.TeamMembership(team_id=north.id, staff_id=ids["siggi"] or 0),
-                care.TeamMembership(team_id=south.id, staff_id=ids["olafur"] or 0),
-                care.ResidentTeam(resident_id=sigridur.id, team_id=north.id),
-                care.ResidentTeam(resident_id=jon.id, team_id=south.id),
+                care.ResidentTeam(resident_id=sigridur.id, team_id=north.team_id),
+                care.ResidentTeam(resident_id=jon.id, team_id=south.team_id),
                 care.Contact(
                     resident_id=sigridur.id,
                     name="Anna Sigurðardóttir",
@@ -93,37 +95,6 @@ async def build_world(sessions: async_sessionmaker[AsyncSession]) -> ConsoleWorl
                 ),
             ]
         )
-        for team, on_call in ((north, ids["helga"]), (south, ids["olafur"])):
-            assert team.id is not None
-            assert on_call is not None
-            session.add_all(
-                alerts.OnCallShift(
-                    team_id=team.id, staff_id=on_call, weekday=d, starts="00:00", ends="00:00"
-                )
-                for d in range(1, 8)
-            )
-            policy = alerts.EscalationPolicy(team_id=team.id, name="Day and night")
-            session.add(policy)
-            await session.flush()
-            assert policy.id is not None
-            session.add_all(
-                [
-                    alerts.EscalationTier(
-                        policy_id=policy.id,
-                        position=1,
-                        timeout_s=30,
-                        recipients=[{"kind": "on_call"}],
-                        channels=["console"],
-                    ),
-                    alerts.EscalationTier(
-                        policy_id=policy.id,
-                        position=2,
-                        timeout_s=30,
-                        recipients=[{"kind": "team"}],
-                        channels=["console"],
-                    ),
-                ]
-            )
         pendant = await devices.provision_device(
             session,
             kind=devices.DeviceKind.PANIC_BUTTON,
@@ -135,15 +106,15 @@ async def build_world(sessions: async_sessionmaker[AsyncSession]) -> ConsoleWorl
         pendant.device.last_seen_at, pendant.device.firmware = care.utcnow(), "2.1.0"
         await session.commit()
         return ConsoleWorld(
-            north=north.id,
-            south=south.id,
+            north=north.team_id,
+            south=south.team_id,
             sigridur=sigridur.id,
             jon=jon.id,
-            helga=ids["helga"] or 0,
-            olafur=ids["olafur"] or 0,
+            helga=north.staff_ids["helga"],
+            olafur=south.staff_ids["olafur"],
             panic_button=pendant.device.id,
-            tech=ids["siggi"] or 0,
-            gudrun=ids["gudrun"] or 0,
+            tech=north.staff_ids["siggi"],
+            gudrun=north.staff_ids["gudrun"],
         )
 
 

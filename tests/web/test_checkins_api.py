@@ -59,7 +59,7 @@ async def test_plans_are_edited_by_the_team_and_refused_with_reasons(
         url = f"/api/residents/{resident.id}/checkin-plans"
         bad = {"kind": "wellbeing", "title": "", "times": ["25:00"], "window_min": 2}
         refused = await client.post(url, json=bad, headers=tokens["helga"])
-        assert refused.status_code == 400, refused.text
+        assert refused.status_code == 422, refused.text
         assert refused.json()["extra"]["problems"] == [
             "Give the plan a title the resident will see",
             "'25:00' is not a time of day; write it like 08:30",

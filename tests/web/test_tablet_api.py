@@ -49,7 +49,7 @@ async def test_a_coordinator_or_nurse_of_the_team_pairs_a_tablet_once(console: C
     assert paired.json()["language"] == "is"
     key = paired.json()["key"]
     again = await console.client.post("/api/tablet/pair", json={"code": code})
-    assert again.status_code == 400
+    assert again.status_code == 422
     home = await console.client.get("/api/tablet/home", headers={"Authorization": f"Bearer {key}"})
     assert home.status_code == 200
     assert home.json()["resident"]["name"] == "Sigríður"
@@ -58,7 +58,7 @@ async def test_a_coordinator_or_nurse_of_the_team_pairs_a_tablet_once(console: C
 async def test_guessing_codes_is_stopped(console: Console) -> None:
     for _ in range(devices.pairing.MAX_WRONG_CODES):
         wrong = await console.client.post("/api/tablet/pair", json={"code": "1234 5678"})
-        assert wrong.status_code == 400
+        assert wrong.status_code == 422
     stopped = await console.client.post("/api/tablet/pair", json={"code": "1234 5678"})
     assert stopped.status_code == 429
     assert int(stopped.headers["retry-after"]) > 0

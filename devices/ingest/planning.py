@@ -1,0 +1,215 @@
+"""Each message of a batch checked against the contract and sorted into rows, dead letters, acks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+import firmware_bridge
+from devices.contract import (
+    UNREADABLE_EVENT,
+    ContractError,
+    Rejected,
+    StatusIn,
+    parse_event,
+    parse_readings,
+    parse_status,
+    parse_topic,
+    raw_message_id,
+)
+from devices.ingest.metrics import _count
+from devices.ingest.rows import _device_id_of, _DeviceInfo, _event_row, _Plan, _reading_row
+from devices.mqtt import InboundMessage
+
+
+class _Planning:
+    """Sorting a batch of messages into the rows, dead letters and acks of one write."""
+
+    _clock: Callable[[], datetime]
+    _devices: dict[str, _DeviceInfo]
+    _cleared: set[str]
+
+    def _plan(self, batch: Iterable[InboundMessage]) -> _Plan:
+        """Sort each message into rows, dead letters and acks."""
+        plan = _Plan()
+        for message in batch:
+            self._plan_message(plan, message)
+        return plan
+
+    def _plan_message(self, plan: _Plan, message: InboundMessage) -> None:
+        """One message: check topic and sender, then its channel's payload."""
+        received_at = self._clock()
+        try:
+            topic = parse_topic(message.topic)
+        except ContractError as err:
+            _count("unknown", "dead_letter")
+            plan.dead_letter(message, err.reason, _device_id_of(message.topic), message.payload)
+            return
+        if topic.channel != "status":
+            if message.retain:
+                # A retained reading or event replays to every new subscriber: it is stale.
+                # Clear it from the broker and keep nothing.
+                _count(topic.channel, "retained_ignored")
+                plan.retained_to_clear.append(message.topic)
+                return
+            if not message.payload and message.topic in self._cleared:
+                # The broker's echo of our own clearing of a retained message.
+                self._cleared.discard(message.topic)
+                return
+        device_id = topic.device_id
+        device = self._devices.get(device_id)
+        if device is None and message.retain:
+            # A retained status of a device that was never registered here (or was deleted)
+            # replays on every start; one dead letter per start would say nothing new.
+            _count(topic.channel, "retained_unknown")
+            return
+        if device is None or device.revoked:
+            _count(topic.channel, "dead_letter")
+            reason = "unknown device" if device is None else "device is revoked"
+            plan.dead_letter(message, reason, device_id, message.payload)
+            return
+        if topic.channel != "status":
+            plan.seen[device_id] = received_at
+        if topic.channel == "reading":
+            self._plan_readings(
+                plan, message, device_id=device_id, device=device, received_at=received_at
+            )
+        elif topic.channel == "event":
+            self._plan_event(
+                plan, message, device_id=device_id, device=device, received_at=received_at
+            )
+        elif topic.channel == "status":
+            self._plan_status(plan, message, device_id=device_id, received_at=received_at)
+        else:
+            self._plan_raw(
+                plan,
+                message,
+                device_id=device_id,
+                device=device,
+                received_at=received_at,
+                codec=topic.codec or "",
+            )
+
+    def _plan_status(
+        self, plan: _Plan, message: InboundMessage, *, device_id: str, received_at: datetime
+    ) -> None:
+        """A status: online, battery, firmware; a Last Will is not a sign of life."""
+        try:
+            status = parse_status(message.payload)
+        except ContractError as err:
+            _count("status", "dead_letter")
+            plan.dead_letter(message, err.reason, device_id, message.payload)
+            return
+        _count("status", "stored")
+        plan.statuses[device_id] = status
+        # A Last Will is the broker speaking for a device that is gone: not a sign of life.
+        if status.online is not False:
+            plan.seen[device_id] = received_at
+
+    def _plan_readings(
+        self,
+        plan: _Plan,
+        message: InboundMessage,
+        device_id: str,
+        device: _DeviceInfo,
+        received_at: datetime,
+    ) -> None:
+        """A reading or a batch of readings; bad items become dead letters, still acked."""
+        try:
+            items = parse_readings(message.payload)
+        except ContractError as err:
+            _count("reading", "dead_letter")
+            plan.dead_letter(message, err.reason, device_id, message.payload)
+            return
+        for item in items:
+            if isinstance(item, Rejected):
+                _count("reading", "dead_letter")
+                plan.dead_letter(message, item.reason, device_id, item.raw)
+                plan.ack(device_id, item.message_id)
+                continue
+            _count("reading", "stored")
+            plan.readings.append(_reading_row(item, device_id, device, received_at))
+            plan.ack(device_id, item.message_id)
+
+    def _plan_event(
+        self,
+        plan: _Plan,
+        message: InboundMessage,
+        device_id: str,
+        device: _DeviceInfo,
+        received_at: datetime,
+    ) -> None:
+        """An event; an unreadable one is stored as ``unreadable_event`` so the alarm stays."""
+        try:
+            event = parse_event(message.payload)
+        except ContractError as err:
+            _count("event", "unreadable")
+            plan.dead_letter(message, err.reason, device_id, message.payload)
+            message_id = err.message_id or raw_message_id(message.payload)
+            plan.events.append(
+                {
+                    "device_id": device_id,
+                    "message_id": message_id,
+                    "resident_id": device.resident_id,
+                    "type": UNREADABLE_EVENT,
+                    "data": {"reason": err.reason},
+                    "device_ts": None,
+                    "received_at": received_at,
+                    "clock_skewed": False,
+                    "alarm_handled_at": None,  # it may have been a panic
+                }
+            )
+            plan.ack(device_id, err.message_id)
+            return
+        _count("event", "stored")
+        plan.events.append(_event_row(event, device_id, device, received_at))
+        plan.ack(device_id, event.message_id)
+
+    def _plan_raw(
+        self,
+        plan: _Plan,
+        message: InboundMessage,
+        *,
+        device_id: str,
+        device: _DeviceInfo,
+        received_at: datetime,
+        codec: str,
+    ) -> None:
+        """Vendor bytes through firmware_bridge into canonical readings, events and status."""
+        try:
+            decoded = firmware_bridge.decode(codec, message.payload)
+        except firmware_bridge.FirmwareBridgeError as err:
+            _count("raw", "dead_letter")
+            plan.dead_letter(message, f"cannot decode {codec}: {err}", device_id, message.payload)
+            return
+        message_id = raw_message_id(message.payload)
+        for index, output in enumerate(decoded):
+            item_id = message_id if len(decoded) == 1 else f"{message_id}.{index}"
+            if isinstance(output, firmware_bridge.DecodedStatus):
+                plan.statuses[device_id] = StatusIn(
+                    online=True, battery=output.battery, firmware=None, extra={}
+                )
+                continue
+            # Decoded values pass the same contract as JSON ones: a vendor's 20,000 mmHg is
+            # as implausible as anybody's. GATT time stamps carry no zone, so none is kept.
+            if isinstance(output, firmware_bridge.DecodedReading):
+                document = {"id": item_id, "type": output.type, "values": dict(output.values)}
+                encoded = json.dumps(document).encode()
+                (item,) = parse_readings(encoded)
+                if isinstance(item, Rejected):
+                    _count("raw", "dead_letter")
+                    plan.dead_letter(message, f"{codec}: {item.reason}", device_id, encoded)
+                    continue
+                plan.readings.append(_reading_row(item, device_id, device, received_at))
+            else:
+                document = {"id": item_id, "type": output.type, "data": dict(output.data)}
+                try:
+                    event = parse_event(json.dumps(document).encode())
+                except ContractError as err:
+                    _count("raw", "dead_letter")
+                    plan.dead_letter(message, f"{codec}: {err.reason}", device_id, message.payload)
+                    continue
+                plan.events.append(_event_row(event, device_id, device, received_at))
+        _count("raw", "stored")
+        plan.ack(device_id, message_id)
