@@ -64,5 +64,5 @@ async def test_deeply_nested_json_on_pairing_is_refused_in_words(served: Served)
             assert "nested too deeply" in answer.text or "too large" in answer.text
         # The same address can still pair with a code that is merely wrong.
         wrong = await client.post("/api/tablet/pair", json={"code": "0000 0001"})
-        assert wrong.status_code == 400
+        assert wrong.status_code == 422
         assert "not valid" in wrong.text
