@@ -19,11 +19,13 @@ from care.errors import (
     NotFoundError,
     StateConflictError,
 )
+from care.instance_secret import instance_key
 from care.models import (
     AccessLogEntry,
     ApiToken,
     CareTeam,
     Contact,
+    InstanceSecret,
     LoginAttempt,
     Organisation,
     OrganisationKind,
@@ -38,6 +40,7 @@ from care.preferences import StaffPreferenceService
 from care.registry import add_staff_user, ensure_organisation, get_resident
 from care.roles import ROLE_PERMISSIONS, Actor, Permission, may, require
 from care.secrets import (
+    check_machine_secret,
     hash_machine_secret,
     hash_secret,
     new_secret,
@@ -46,8 +49,17 @@ from care.secrets import (
 )
 from care.service import AccessLogLine, ResidentService, visible_resident
 from care.storage import BigIntId, UTCDateTime, as_utc, utcnow
-from care.tokens import create_api_token, revoke_api_token, staff_for_token, team_ids_of
-from care.totp import accept_totp, enrol_totp
+from care.tokens import (
+    TokenInfo,
+    create_api_token,
+    deactivate_staff,
+    list_api_tokens,
+    revoke_api_token,
+    staff_for_token,
+    team_ids_of,
+    token_for,
+)
+from care.totp import accept_totp, enrol_totp, totp_secret_of
 
 MODELS = (
     Organisation,
@@ -61,6 +73,7 @@ MODELS = (
     ApiToken,
     StaffSession,
     LoginAttempt,
+    InstanceSecret,
 )
 
 __all__ = [
@@ -75,6 +88,7 @@ __all__ = [
     "CareTeam",
     "Contact",
     "DuplicateError",
+    "InstanceSecret",
     "InvalidError",
     "LoginAttempt",
     "NotAllowedError",
@@ -91,17 +105,22 @@ __all__ = [
     "StaffUser",
     "StateConflictError",
     "TeamMembership",
+    "TokenInfo",
     "UTCDateTime",
     "accept_totp",
     "access_log_of",
     "add_staff_user",
     "as_utc",
+    "check_machine_secret",
     "create_api_token",
+    "deactivate_staff",
     "enrol_totp",
     "ensure_organisation",
     "get_resident",
     "hash_machine_secret",
     "hash_secret",
+    "instance_key",
+    "list_api_tokens",
     "log_access",
     "may",
     "new_secret",
@@ -111,6 +130,8 @@ __all__ = [
     "revoke_api_token",
     "staff_for_token",
     "team_ids_of",
+    "token_for",
+    "totp_secret_of",
     "utcnow",
     "verify_machine_secret",
     "verify_secret",

@@ -68,7 +68,8 @@ class StaffUser(SQLModel, table=True):
     phone: str | None = Field(default=None, max_length=32)
     language: str = Field(default="is", max_length=8)
     time_zone: str = Field(default="Atlantic/Reykjavik", max_length=64)
-    totp_secret: str | None = Field(default=None, max_length=64)
+    # Encrypted with a key derived from the instance secret (care.totp), never in clear.
+    totp_secret: str | None = Field(default=None, max_length=255)
     # The newest time step whose one-time code was accepted: a code works only once.
     totp_last_step: int | None = Field(default=None, sa_type=BigInteger)
     is_active: bool = Field(default=True)
@@ -168,6 +169,8 @@ class ApiToken(SQLModel, table=True):
     token_hash: str = Field(max_length=255)
     label: str = Field(default="", max_length=100)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # After this the token no longer works (None: tokens made before expiry existed).
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
@@ -191,7 +194,11 @@ class StaffSession(SQLModel, table=True):
 
 
 class LoginAttempt(SQLModel, table=True):
-    """One try to sign in, kept a while to slow down password guessing."""
+    """One try to sign in, kept a while to slow down password guessing.
+
+    Written before the password is checked (``succeeded`` false until it is), so concurrent
+    tries count against each other.
+    """
 
     __tablename__ = "login_attempt"
 
@@ -200,3 +207,15 @@ class LoginAttempt(SQLModel, table=True):
     username: str = Field(max_length=64, index=True)
     client_address: str = Field(max_length=64, index=True)
     succeeded: bool = Field(default=False)
+
+
+class InstanceSecret(SQLModel, table=True):
+    """A random secret the service keeps in its database, the same for every instance and
+    across restarts; keys for one purpose each (room tokens, stored second factors) are
+    derived from it."""
+
+    __tablename__ = "instance_secret"
+
+    name: str = Field(max_length=64, primary_key=True)
+    value: str = Field(max_length=255)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

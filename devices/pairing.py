@@ -3,8 +3,8 @@
 A coordinator asks for a short code (eight digits, valid a quarter of an hour, good for
 one tablet); typing it on the tablet provisions a tablet device for the resident and hands
 the tablet its long-lived device key. Only a hash of the code is stored, a new code
-replaces the resident's unused one, and wrong codes are counted per address so guessing
-stops long before it could succeed.
+replaces the resident's unused one, and tries are counted per address (each recorded
+before it is checked) so guessing stops long before it could succeed.
 """
 
 from __future__ import annotations
@@ -122,8 +122,9 @@ async def create_pairing_code(
     return PairingCode(code=code, expires_at=now + CODE_LIFETIME)
 
 
-async def _wrong_codes(session: AsyncSession, client_address: str, now: datetime) -> int:
-    """Wrong codes typed from one address within the window."""
+async def _unsuccessful_tries(session: AsyncSession, client_address: str, now: datetime) -> int:
+    """Codes typed from one address within the window that did not pair (yet): wrong ones
+    and those being checked right now."""
     found = await session.exec(
         select(func.count())
         .select_from(PairingAttempt)
@@ -141,14 +142,21 @@ async def redeem_pairing_code(
 ) -> ProvisionedDevice:
     """Pair a tablet: a valid code provisions a tablet device for its resident, once.
 
-    Raises TooManyPairingAttemptsError while the address has typed too many wrong codes,
-    and PairingRefusedError for a code that is wrong, used or expired (one answer for all
-    three, so the reply tells a guesser nothing). The caller commits, after a refusal too:
-    the wrong code is counted.
+    The try is recorded and committed before the code is looked at, so a burst of
+    concurrent tries from one address counts every one of them and at most
+    ``MAX_WRONG_CODES`` are checked. Raises TooManyPairingAttemptsError while the address has
+    too many tries in the window (that try is not counted), and PairingRefusedError for a
+    code that is wrong, used or expired (one answer for all three, so the reply tells a
+    guesser nothing). On success the caller commits the new device.
     """
     now = now or utcnow()
     address = client_address[:64]
-    if await _wrong_codes(session, address, now) >= MAX_WRONG_CODES:
+    attempt = PairingAttempt(at=now, client_address=address, succeeded=False)
+    session.add(attempt)
+    await session.commit()
+    if await _unsuccessful_tries(session, address, now) > MAX_WRONG_CODES:
+        await session.delete(attempt)
+        await session.commit()
         raise TooManyPairingAttemptsError(WRONG_CODE_WINDOW)
     digits = _digits(code)
     pairing = None
@@ -171,10 +179,10 @@ async def redeem_pairing_code(
         )
         if claimed.rowcount != 1:
             pairing = None
-    session.add(PairingAttempt(at=now, client_address=address, succeeded=pairing is not None))
     if pairing is None:
-        await session.flush()
         raise PairingRefusedError("the code is not valid: it may be mistyped, used or expired")
+    attempt.succeeded = True
+    session.add(attempt)
     provisioned = await provision_device(
         session, kind=DeviceKind.TABLET, resident_id=pairing.resident_id, label="paired tablet"
     )

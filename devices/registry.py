@@ -10,7 +10,7 @@ from sqlalchemy import or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from care import get_resident, hash_machine_secret, new_secret, utcnow, verify_machine_secret
+from care import check_machine_secret, get_resident, hash_machine_secret, new_secret, utcnow
 from devices.errors import UnknownDeviceError
 from devices.models import EXPECTED_INTERVAL_S, Device, DeviceKind, Event
 from devices.mosquitto_auth import mosquitto_hash
@@ -148,7 +148,8 @@ async def command_targets(session: AsyncSession, resident_ids: list[int]) -> dic
     return targets
 
 
-# A tablet's web credential: its device id and secret, the same pair it uses on MQTT.
+# A tablet's web credential: its device id and secret, the same pair it uses on MQTT. Only
+# devices of the tablet kind have one.
 TABLET_KEY_PREFIX = "vakid."
 
 
@@ -158,13 +159,22 @@ def tablet_key(device_id: str, secret: str) -> str:
 
 
 async def authenticate_device(session: AsyncSession, key: str) -> Device | None:
-    """The active, resident-bound device a tablet key belongs to; None when it is not valid."""
+    """The active, resident-bound tablet a tablet key belongs to; None when it is not valid.
+
+    Only a tablet's key opens the tablet API: a cuff's or a pendant's secret, right as it is
+    on MQTT, is no tablet key. argon2, when needed, runs off the event loop.
+    """
     if not key.startswith(TABLET_KEY_PREFIX):
         return None
     device_id, _, secret = key.removeprefix(TABLET_KEY_PREFIX).partition(".")
     if not device_id or not secret:
         return None
     device = await session.get(Device, device_id)
-    if device is None or device.revoked_at is not None or device.resident_id is None:
+    if (
+        device is None
+        or device.kind != DeviceKind.TABLET
+        or device.revoked_at is not None
+        or device.resident_id is None
+    ):
         return None
-    return device if verify_machine_secret(device.secret_hash, secret) else None
+    return device if await check_machine_secret(device.secret_hash, secret) else None

@@ -20,6 +20,7 @@ from litestar.exceptions import (
 from litestar.openapi.config import OpenAPIConfig
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DataError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -149,12 +150,17 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = care.utcno
     return Litestar(
         route_handlers=[HealthController, PrometheusController, *web.ROUTE_HANDLERS],
         middleware=[prometheus.middleware],
+        # One response hook: the security headers on every response, errors included.
+        before_send=[web.security_headers],
+        before_request=web.refuse_odd_requests,
         # Closed by default: every route needs a signed-in staff member unless it is public.
         guards=[web.require_staff],
         exception_handlers={
             NotAuthorizedException: web.sign_in_or_refuse,
             # One handler per domain: its errors' meaning decides the status (web.error_responses).
             **dict.fromkeys(web.DOMAIN_ERRORS, web.domain_error_response),
+            DataError: web.out_of_range,
+            OverflowError: web.out_of_range,
         },
         plugins=[live],
         dependencies={

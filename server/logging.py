@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 
 import structlog
@@ -17,6 +18,34 @@ _NOISY = (
     "apscheduler.scheduler",
     "apscheduler.executors",
 )
+
+
+# Credentials that can appear in a logged line: a token in a query string (the live stream
+# and the video signalling socket take one there), an API token, a tablet key.
+_SECRETS = re.compile(
+    r"(?P<query>(?:[?&]|%3[Ff]|%26)(?:token|key)=)[^&\s\"']+"
+    r"|(?P<api>vaki_[0-9a-f]{12}_)[A-Za-z0-9_-]+"
+    r"|(?P<tablet>vakid\.[A-Za-z0-9_-]+\.)[A-Za-z0-9_-]+"
+)
+
+
+def redact(text: str) -> str:
+    """``text`` with every credential in it replaced by ``[redacted]``."""
+    return _SECRETS.sub(
+        lambda m: (m.group("query") or m.group("api") or m.group("tablet")) + "[redacted]", text
+    )
+
+
+class RedactSecrets(logging.Filter):
+    """Keeps tokens and keys out of every log line (the access log included)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's message when it holds a credential; never drop it."""
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
 
 
 def configure_logging(settings: Settings) -> None:
@@ -39,6 +68,7 @@ def configure_logging(settings: Settings) -> None:
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactSecrets())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,

@@ -162,8 +162,8 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(
         default=5,
         ge=1,
-        description="Failed sign-ins for one username within the lockout window before "
-        "further tries are refused.",
+        description="Failed sign-ins in a row for one username from one address before "
+        "that address must wait (others can still sign in as that staff member).",
     )
     login_max_failures_per_address: int = Field(
         default=50,
@@ -174,7 +174,15 @@ class Settings(BaseSettings):
     login_lockout_min: int = Field(
         default=15,
         ge=1,
-        description="The window, in minutes, over which failed sign-ins are counted.",
+        description="The first wait, in minutes, after too many failed sign-ins from one "
+        "address for one username (doubling with each further failure), and the window over "
+        "which an address's failures are counted.",
+    )
+    api_token_lifetime_days: int = Field(
+        default=90,
+        ge=1,
+        le=3650,
+        description="How long a new API token works before it expires.",
     )
     demo_homes: int = Field(
         default=0,
@@ -210,8 +218,8 @@ class Settings(BaseSettings):
     video_secret: str | None = Field(
         default=None,
         min_length=16,
-        description="Key that signs room tokens; set the same on every instance. Unset: a "
-        "random key per start (tokens then end with a restart).",
+        description="Key that signs room tokens; set the same on every instance. Unset: "
+        "derived from the instance secret kept in the database (the same everywhere).",
     )
     video_token_ttl_s: int = Field(
         default=120, ge=10, le=900, description="How long a room token admits its holder."

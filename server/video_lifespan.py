@@ -11,6 +11,7 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.exceptions import ServiceUnavailableException
 
+import care
 import video
 from server.runtime import Runtime
 from server.settings import Settings
@@ -18,8 +19,16 @@ from server.settings import Settings
 VIDEO_STATE_KEY = "video"
 
 
+# What the video secret is derived for, from the instance secret, when none is configured.
+VIDEO_KEY_PURPOSE = "video room tokens"
+
+
 def video_config(settings: Settings) -> video.VideoConfig:
-    """The video service's configuration from the instance's settings."""
+    """The video service's configuration from the instance's settings.
+
+    Without ``video_secret`` the key is a placeholder until the lifespan derives it from
+    the instance secret in the database (the same for every instance and every start).
+    """
     secret = settings.video_secret.encode() if settings.video_secret else secrets.token_bytes(32)
     urls = tuple(url.strip() for url in settings.video_ice_urls.split(",") if url.strip())
     return video.VideoConfig(
@@ -45,6 +54,11 @@ def video_service(
 async def video_lifespan(app: Litestar) -> AsyncIterator[None]:
     """Take calls while the app runs; on shutdown close every peer and write every record."""
     service: video.VideoService = app.state[VIDEO_STATE_KEY]
+    runtime: Runtime = app.state.runtime
+    if not runtime.settings.video_secret and runtime.sessions is not None:
+        async with runtime.sessions() as session:
+            service.use_secret(await care.instance_key(session, VIDEO_KEY_PURPOSE))
+            await session.commit()
     await service.start()
     try:
         yield

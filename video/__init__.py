@@ -39,6 +39,7 @@ from video.models import (
     Consultation,
     ConsultationKind,
     ConsultationStatus,
+    RoomTokenUse,
 )
 from video.records import (
     consultation_of,
@@ -55,7 +56,7 @@ from video.virtual_participant import (
     encode_video_loop,
 )
 
-MODELS = (Consultation, CallRequest)
+MODELS = (Consultation, CallRequest, RoomTokenUse)
 
 __all__ = [
     "MODELS",
@@ -77,6 +78,7 @@ __all__ = [
     "NotParticipantError",
     "RoomFullError",
     "RoomTokenError",
+    "RoomTokenUse",
     "SignallingError",
     "StateConflictError",
     "TabletCalls",

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, String, Text, text
+from sqlalchemy import JSON, BigInteger, String, Text, text
 from sqlmodel import Field, Index, SQLModel
 
 from care import UTCDateTime, utcnow
@@ -86,3 +86,15 @@ class CallRequest(SQLModel, table=True):
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # Set when nobody took the call in time and the team's escalation was started.
     escalated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class RoomTokenUse(SQLModel, table=True):
+    """A room token that has been used: it opens a room once (kept until it expires)."""
+
+    __tablename__ = "room_token_use"
+
+    nonce: str = Field(max_length=32, primary_key=True)
+    consultation_id: int = Field(sa_type=BigInteger)
+    participant: str = Field(max_length=64)
+    used_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)

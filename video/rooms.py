@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -23,13 +24,17 @@ from typing import Any, Literal
 
 from aiortc import RTCConfiguration, RTCIceServer
 from aiortc.sdp import candidate_from_sdp
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import care
 from video import records
 from video.device_test import DeviceTests
-from video.errors import RoomFullError, SignallingError
+from video.errors import RoomFullError, RoomTokenError, SignallingError
+from video.models import RoomTokenUse
 from video.quality import QualityLog, sample_from_report, sample_from_stats
 from video.relay import RelayPeer, answer_participant
 from video.tokens import RoomPass, check_room_token, ice_servers, issue_room_token
@@ -103,6 +108,8 @@ class VideoService:
         self._closing = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self.device_tests = DeviceTests()
+        # Room tokens used on this instance: nonce → when the token expires anyway.
+        self._spent: dict[str, datetime] = {}
 
     # -- tokens -------------------------------------------------------------------------
 
@@ -131,14 +138,53 @@ class VideoService:
             ttl=self.config.turn_ttl,
         )
 
-    def admit(self, consultation_id: int, token: str) -> RoomPass:
-        """Who a room token admits to this consultation's room (RoomTokenError otherwise)."""
-        return check_room_token(self.config.secret, token, consultation_id, now=self._clock())
+    def use_secret(self, secret: bytes) -> None:
+        """Sign and check room tokens with ``secret`` from now on (set at start-up)."""
+        self.config = dataclasses.replace(self.config, secret=secret)
+
+    async def admit(self, consultation_id: int, token: str) -> RoomPass:
+        """Who a room token admits to this consultation's room, once; RoomTokenError for a
+        token that is malformed, forged, expired, for another room or used before."""
+        now = self._clock()
+        admitted = check_room_token(self.config.secret, token, consultation_id, now=now)
+        for nonce, until in list(self._spent.items()):
+            if until <= now:
+                del self._spent[nonce]
+        if admitted.nonce in self._spent:
+            raise RoomTokenError("the room token was used already: ask for a new one")
+        self._spent[admitted.nonce] = admitted.expires_at
+        database = self._database()
+        if database is not None:
+            # Written down, so another instance (or this one after a restart) refuses it too.
+            try:
+                async with database() as session:
+                    await session.exec(
+                        delete(RoomTokenUse).where(col(RoomTokenUse.expires_at) <= now)
+                    )
+                    session.add(
+                        RoomTokenUse(
+                            nonce=admitted.nonce,
+                            consultation_id=admitted.consultation_id,
+                            participant=admitted.participant,
+                            used_at=now,
+                            expires_at=admitted.expires_at,
+                        )
+                    )
+                    await session.commit()
+            except IntegrityError as err:
+                raise RoomTokenError("the room token was used already: ask for a new one") from err
+        return admitted
 
     # -- joining and leaving ------------------------------------------------------------
 
     async def join(self, admitted: RoomPass, send: Send) -> Member:
-        """Put a participant in the room and greet them; a second join replaces the first."""
+        """Put a participant in the room and greet them.
+
+        A participant who joins again (a tablet whose connection dropped, a page reloaded)
+        replaces their earlier connection, which is told so and logged: refusing would keep
+        a resident out of their own call until the dead connection timed out, and every
+        join needs a fresh single-use token issued to that same participant.
+        """
         if self._closing:
             raise SignallingError("the service is shutting down")
         room = self.rooms.get(admitted.consultation_id)
@@ -152,6 +198,14 @@ class VideoService:
         if previous is None and len(room.members) >= limit:
             raise RoomFullError(f"the call already has {limit} participants")
         if previous is not None:
+            log.info(
+                "participant %s joined consultation %s again: the new connection replaces "
+                "the earlier one",
+                admitted.participant,
+                admitted.consultation_id,
+            )
+            with contextlib.suppress(Exception):  # the earlier connection may be gone
+                await previous.send({"type": "replaced"})
             await self._drop(previous, announce=False)
         member = Member(admitted.participant, send, room)
         room.members[admitted.participant] = member

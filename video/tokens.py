@@ -1,10 +1,13 @@
 """Room tokens and TURN credentials: short-lived, signed, checked without the database.
 
-A room token admits one participant to one consultation's room until it expires (minutes):
-``<consultation>.<participant>.<expiry>.<signature>`` with an HMAC-SHA256 signature under the
-instance's video secret. TURN credentials follow coturn's TURN REST convention (its
-``use-auth-secret``): username ``<expiry-unix>:<user>``, credential
-``base64(HMAC-SHA1(secret, username))``, so coturn checks them with the shared secret alone.
+A room token admits one participant to one consultation's room once, until it expires
+(minutes): ``<consultation>.<participant>.<expiry>.<nonce>.<signature>`` with an HMAC-SHA256
+signature under the video secret (configured, or derived from the instance secret in the
+database, so the same on every instance and after a restart). The nonce lets the room
+service refuse a token used before (``VideoService.admit``). TURN credentials follow
+coturn's TURN REST convention (its ``use-auth-secret``): username ``<expiry-unix>:<user>``,
+credential ``base64(HMAC-SHA1(secret, username))``, so coturn checks them with the shared
+secret alone.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import base64
 import hashlib
 import hmac
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -36,6 +40,7 @@ class RoomPass:
     consultation_id: int
     participant: str
     expires_at: datetime
+    nonce: str
 
 
 def _signature(secret: bytes, body: str) -> str:
@@ -51,25 +56,26 @@ def issue_room_token(
     if not _PARTICIPANT.match(participant):
         raise ValueError(f"not a participant: {participant}")
     expires_at = now + ttl
-    body = f"{consultation_id}.{participant}.{int(expires_at.timestamp())}"
+    nonce = secrets.token_urlsafe(12)
+    body = f"{consultation_id}.{participant}.{int(expires_at.timestamp())}.{nonce}"
     return f"{body}.{_signature(secret, body)}", expires_at
 
 
 def check_room_token(secret: bytes, token: str, consultation_id: int, *, now: datetime) -> RoomPass:
     """Who the token admits to this consultation's room; RoomTokenError otherwise."""
     parts = token.split(".")
-    if len(parts) != 4:
+    if len(parts) != 5:
         raise RoomTokenError("the room token is malformed")
-    consultation, participant, expiry, signature = parts
-    body = f"{consultation}.{participant}.{expiry}"
+    consultation, participant, expiry, nonce, signature = parts
+    body = f"{consultation}.{participant}.{expiry}.{nonce}"
     if not hmac.compare_digest(signature, _signature(secret, body)):
         raise RoomTokenError("the room token is not signed by this service")
     if not consultation.isdigit() or int(consultation) != consultation_id:
         raise RoomTokenError("the room token is for another consultation")
-    if not expiry.isdigit() or int(expiry) <= now.timestamp():
+    if not expiry.isdigit() or len(expiry) > 12 or int(expiry) <= now.timestamp():
         raise RoomTokenError("the room token has expired: ask for a new one")
     expires_at = datetime.fromtimestamp(int(expiry), tz=now.tzinfo)
-    return RoomPass(int(consultation), participant, expires_at)
+    return RoomPass(int(consultation), participant, expires_at, nonce)
 
 
 @dataclass(frozen=True)

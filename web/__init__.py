@@ -27,6 +27,7 @@ from web.console_waiting import WAITING_ROUTES
 from web.device_test_pages import DEVICE_TEST_ROUTES
 from web.error_responses import DOMAIN_ERRORS, domain_error_response, status_of
 from web.fhir_api import EXPORT_STATE_KEY, FHIR_ROUTER
+from web.headers import out_of_range, refuse_odd_requests, security_headers
 from web.indicators_api import INDICATORS_ROUTER
 from web.pages import index
 from web.policies_api import PoliciesController
@@ -76,7 +77,10 @@ __all__ = [
     "TabletPageSettings",
     "domain_error_response",
     "identify",
+    "out_of_range",
+    "refuse_odd_requests",
     "require_staff",
+    "security_headers",
     "sign_in_or_refuse",
     "status_of",
     "tell_tablet",

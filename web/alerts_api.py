@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import alerts
-from web.auth import identify
+from web.auth import StaffIdentity, identify, still_identified, stream_recheck_interval
 
 # Provided by the app under these names.
 Sessions = NamedDependency[async_sessionmaker[AsyncSession]]
@@ -108,7 +108,13 @@ class AlertsController(Controller):
         channels: NamedDependency[ChannelsPlugin],
     ) -> None:
         """Every change of my teams' alerts, as JSON text frames, as it happens (a
-        technician's: technical alerts only)."""
+        technician's: technical alerts only).
+
+        The stream lasts as long as its credential: it closes (4401) when the session signs
+        out or ends, the token is revoked or expires, or the staff member is deactivated,
+        and (4403) when they leave one of their care teams; the console then reconnects
+        and is asked to sign in, or sees its new teams.
+        """
         identity = await identify(socket, sessions)
         actor = identity.actor
         await socket.accept()
@@ -123,12 +129,38 @@ class AlertsController(Controller):
             # The stream is one-way: reading only tells us when the console goes away, and
             # then the forwarding stops at once, not at the next alert.
             forwarding = asyncio.create_task(forward())
+            watching = asyncio.create_task(_credential_lapses(socket, sessions, identity))
+            closing = asyncio.create_task(_wait_for_close(socket))
             try:
-                await _wait_for_close(socket)
+                done, _ = await asyncio.wait(
+                    {forwarding, watching, closing}, return_when=asyncio.FIRST_COMPLETED
+                )
+                if watching in done and (lapse := watching.result()) is not None:
+                    code, reason = lapse
+                    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+                        await socket.close(code=code, reason=reason)
             finally:
-                forwarding.cancel()
-                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
-                    await forwarding
+                for task in (forwarding, watching, closing):
+                    task.cancel()
+                for task in (forwarding, watching, closing):
+                    with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
+                        await task
+
+
+async def _credential_lapses(
+    socket: WebSocket[Any, Any, Any],
+    sessions: async_sessionmaker[AsyncSession],
+    identity: StaffIdentity,
+) -> tuple[int, str] | None:
+    """Wait until the stream's credential no longer holds; the close code and reason."""
+    interval = stream_recheck_interval(socket)
+    while True:
+        await asyncio.sleep(interval)
+        now = await still_identified(socket, sessions)
+        if now is None:
+            return 4401, "signed out"
+        if not identity.team_ids <= now.team_ids:
+            return 4403, "care teams changed"
 
 
 async def _wait_for_close(socket: WebSocket[Any, Any, Any]) -> None:

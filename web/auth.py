@@ -43,6 +43,8 @@ ACCESS_STATE_KEY = "staff_access"
 # tablet (which proves itself with its device key, not as staff).
 PUBLIC_PATHS = frozenset({"/", "/login", "/healthz", "/readyz", "/metrics"})
 PUBLIC_PREFIXES = ("/static/", "/schema", "/tablet/", "/api/tablet/")
+# The only route that takes an API token as ``?token=``: the live alert stream's WebSocket.
+TOKEN_QUERY_PATHS = frozenset({"/api/alerts/stream"})
 # A handler may also declare itself public with ``opt={"public": True}``.
 PUBLIC_OPT = "public"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
@@ -94,12 +96,17 @@ def _policy_of(connection: ASGIConnection[Any, Any, Any, Any]) -> AccessPolicy:
 
 
 def _token_of(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
-    """The bearer token from the Authorization header, or ``?token=`` for WebSockets
-    (browsers cannot set headers on them)."""
+    """The bearer token from the Authorization header, or ``?token=`` on the live alert
+    stream only (browsers cannot set headers on a WebSocket). Anywhere else a token in the
+    address would end up in logs, histories and Referer headers, so it is not taken."""
     header = connection.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip()
-    return connection.query_params.get("token")
+    if connection.scope["type"] == ScopeType.WEBSOCKET and connection.scope["path"] in (
+        TOKEN_QUERY_PATHS
+    ):
+        return connection.query_params.get("token")
+    return None
 
 
 def csrf_token_of(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
@@ -141,22 +148,15 @@ async def _refuse_forgery(connection: ASGIConnection[Any, Any, Any, Any], sessio
         raise PermissionDeniedException("the page was out of date: reload it and try again")
 
 
-async def identify(
+async def _look_up(
     connection: ASGIConnection[Any, Any, Any, Any],
     sessions: async_sessionmaker[AsyncSession],
 ) -> StaffIdentity:
-    """The calling staff member, by API token or console session; 401 without either.
-
-    A bearer token wins over a cookie: browsers never add it on their own, so a request
-    carrying one was not forged by another site.
-    """
-    cached = connection.state.get(_IDENTITY_KEY)
-    if isinstance(cached, StaffIdentity):
-        return cached
+    """The staff member behind the connection's token or session cookie, looked up now."""
     token = _token_of(connection)
     async with sessions() as session:
         if token:
-            staff = await care.staff_for_token(session, token)
+            staff = await care.staff_for_token(session, token, now=_policy_of(connection).clock())
             if staff is None:
                 raise NotAuthorizedException("the token is not valid")
         else:
@@ -172,7 +172,7 @@ async def identify(
             connection.state[_CSRF_TOKEN_KEY] = csrf_token_for(session_id)
         assert staff.id is not None
         teams = await care.team_ids_of(session, staff.id)
-    identity = StaffIdentity(
+    return StaffIdentity(
         staff_id=staff.id,
         username=staff.username,
         organisation_id=staff.organisation_id,
@@ -182,8 +182,41 @@ async def identify(
         full_name=staff.full_name,
         time_zone=staff.time_zone,
     )
+
+
+async def identify(
+    connection: ASGIConnection[Any, Any, Any, Any],
+    sessions: async_sessionmaker[AsyncSession],
+) -> StaffIdentity:
+    """The calling staff member, by API token or console session; 401 without either.
+
+    A bearer token wins over a cookie: browsers never add it on their own, so a request
+    carrying one was not forged by another site.
+    """
+    cached = connection.state.get(_IDENTITY_KEY)
+    if isinstance(cached, StaffIdentity):
+        return cached
+    identity = await _look_up(connection, sessions)
     connection.state[_IDENTITY_KEY] = identity
     return identity
+
+
+async def still_identified(
+    connection: ASGIConnection[Any, Any, Any, Any],
+    sessions: async_sessionmaker[AsyncSession],
+) -> StaffIdentity | None:
+    """The connection's staff member as the database says now (for a long-lived stream):
+    None once the session has ended, the token is revoked or expired, or the staff member
+    is deactivated."""
+    try:
+        return await _look_up(connection, sessions)
+    except (NotAuthorizedException, PermissionDeniedException):
+        return None
+
+
+def stream_recheck_interval(connection: ASGIConnection[Any, Any, Any, Any]) -> float:
+    """Seconds between a live stream's checks of its credential."""
+    return _policy_of(connection).stream_recheck.total_seconds()
 
 
 async def require_staff(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import math
 import secrets
 from typing import Any
 
@@ -21,6 +22,7 @@ from web.console_language import LANGUAGE_ROUTES, remember_language
 from web.console_plans import PLAN_ROUTES
 from web.console_policy import POLICY_ROUTES
 from web.console_residents import RESIDENT_ROUTES
+from web.console_staff import STAFF_ROUTES
 from web.console_view import PAGE_HEADERS
 from web.i18n import gettext as _
 from web.sessions import (
@@ -145,7 +147,8 @@ async def login(request: Request[Any, Any, Any]) -> Template | Redirect:
         replacing=request.cookies.get(policy.session_cookie),
     )
     if result.outcome is SignInOutcome.LOCKED_OUT:
-        minutes = int(policy.lockout_window.total_seconds() // 60)
+        wait = result.retry_after or policy.lockout_window
+        seconds = math.ceil(wait.total_seconds())
         return _login_page(
             policy,
             next_page=next_page,
@@ -153,10 +156,10 @@ async def login(request: Request[Any, Any, Any]) -> Template | Redirect:
             error=_(
                 "Too many failed sign-ins. Wait %(minutes)s minutes and try again, "
                 "or ask a coordinator for help.",
-                minutes=minutes,
+                minutes=math.ceil(seconds / 60),
             ),
             status_code=429,
-            headers={"Retry-After": str(int(policy.lockout_window.total_seconds()))},
+            headers={"Retry-After": str(seconds)},
         )
     if result.session_id is None:
         return _login_page(
@@ -220,4 +223,5 @@ CONSOLE_ROUTES: list[ControllerRouterHandler] = [
     *DEVICE_ROUTES,
     *CALL_ROUTES,
     *LANGUAGE_ROUTES,
+    *STAFF_ROUTES,
 ]

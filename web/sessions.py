@@ -45,13 +45,18 @@ _KEEP_ATTEMPTS = timedelta(days=1)
 
 @dataclass(frozen=True)
 class AccessPolicy:
-    """How long sessions last, how many failed sign-ins lock a door, and the clock."""
+    """How long sessions last, how many failed sign-ins shut a door and for how long, and the
+    clock."""
 
     idle_timeout: timedelta = timedelta(minutes=30)
     absolute_timeout: timedelta = timedelta(hours=12)
     max_failures: int = 5
     max_failures_per_address: int = 50
     lockout_window: timedelta = timedelta(minutes=15)
+    # The longest a (username, address) pair waits however often it fails.
+    max_lockout: timedelta = timedelta(hours=24)
+    # How often a live stream checks that its session or token still holds.
+    stream_recheck: timedelta = timedelta(seconds=5)
     secure_cookies: bool = False
     clock: Callable[[], datetime] = field(default=care.utcnow)
 
@@ -182,10 +187,19 @@ class SignInOutcome(StrEnum):
 
 @dataclass(frozen=True)
 class SignIn:
-    """The result of a sign-in: the new session id when it worked."""
+    """The result of a sign-in: the new session id when it worked, the wait when locked."""
 
     outcome: SignInOutcome
     session_id: str | None = None
+    retry_after: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class LockState:
+    """How a staff member's sign-ins stand: failures lately and until when a door is shut."""
+
+    failures: int
+    locked_until: datetime | None
 
 
 @functools.cache
@@ -194,12 +208,26 @@ def _decoy_hash() -> str:
     return care.hash_secret(secrets.token_urlsafe(16))
 
 
+def lockout_delay(policy: AccessPolicy, failures: int) -> timedelta:
+    """How long a (username, address) pair waits after ``failures`` failures in a row:
+    nothing below the limit, then the lockout window, doubling with every further failure,
+    up to ``max_lockout``."""
+    if failures < policy.max_failures:
+        return timedelta(0)
+    doublings = min(failures - policy.max_failures, 20)
+    grown: timedelta = policy.lockout_window * (2**doublings)
+    return min(grown, policy.max_lockout)
+
+
 class SignInService:
     """Username, password and (when enrolled) a one-time code, with failures rate limited.
 
-    Failed attempts are rows in the database, so the limit holds across instances. A
-    username is locked after ``max_failures`` failures within the window (counted since its
-    last success), a client address after ``max_failures_per_address``.
+    Every try is written to the database before the password is looked at, so the limits
+    hold across instances and against a burst of concurrent tries: each try counts the
+    others. Failures are limited per (username, client address), with a wait that grows with
+    every failure beyond the limit, so someone who knows a nurse's username cannot lock her
+    out from elsewhere; an address is limited over all usernames as well. A coordinator can
+    clear a staff member's failures (``unlock``).
     """
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], policy: AccessPolicy) -> None:
@@ -220,9 +248,20 @@ class SignInService:
         username = username.strip()[:64]
         client_address = client_address[:64]
         async with self._sessions() as session:
-            if await self._locked_out(session, username, client_address, now):
+            attempt = care.LoginAttempt(
+                at=now, username=username, client_address=client_address, succeeded=False
+            )
+            session.add(attempt)
+            await session.exec(
+                delete(care.LoginAttempt).where(col(care.LoginAttempt.at) < now - _KEEP_ATTEMPTS)
+            )
+            await session.commit()  # counted before the password is checked
+            wait = await self._wait(session, attempt, now)
+            if wait is not None:
+                await session.delete(attempt)  # a try refused unchecked is not held against them
+                await session.commit()
                 log.warning("sign-in locked out: %r from %s", username, client_address)
-                return SignIn(SignInOutcome.LOCKED_OUT)
+                return SignIn(SignInOutcome.LOCKED_OUT, retry_after=wait)
             staff = (
                 await session.exec(
                     select(care.StaffUser).where(care.StaffUser.username == username)
@@ -237,20 +276,14 @@ class SignInService:
                 matches
                 and staff is not None
                 and staff.is_active
-                and (staff.totp_secret is None or care.accept_totp(staff, code, now))
-            )
-            session.add(
-                care.LoginAttempt(
-                    at=now, username=username, client_address=client_address, succeeded=accepted
-                )
-            )
-            await session.exec(
-                delete(care.LoginAttempt).where(col(care.LoginAttempt.at) < now - _KEEP_ATTEMPTS)
+                and (staff.totp_secret is None or await care.accept_totp(session, staff, code, now))
             )
             if not accepted or staff is None or staff.id is None:
                 await session.commit()
                 log.info("sign-in refused: %r from %s", username, client_address)
                 return SignIn(SignInOutcome.REFUSED)
+            attempt.succeeded = True
+            session.add(attempt)
             staff.last_login_at = now
             session.add(staff)
             await session.commit()
@@ -261,41 +294,97 @@ class SignInService:
         log.info("signed in: %r from %s", username, client_address)
         return SignIn(SignInOutcome.SIGNED_IN, session_id)
 
-    async def _locked_out(
-        self, session: AsyncSession, username: str, client_address: str, now: datetime
-    ) -> bool:
-        """True when the username or the address has failed too often lately."""
-        since = now - self._policy.lockout_window
-        attempt = care.LoginAttempt
-        last_success = (
-            await session.exec(
-                select(func.max(attempt.at)).where(
-                    attempt.username == username, col(attempt.succeeded).is_(True)
-                )
-            )
-        ).one()
-        # A success clears the username's count: a colleague's typos are not held against
-        # them all morning. The address's count has no such reset.
-        if last_success is not None and last_success >= since:
-            counted = col(attempt.at) > last_success
-        else:
-            counted = col(attempt.at) >= since
-        by_username = (
-            await session.exec(
-                select(func.count()).where(
-                    attempt.username == username, col(attempt.succeeded).is_(False), counted
-                )
-            )
-        ).one()
-        if by_username >= self._policy.max_failures:
-            return True
+    async def _wait(
+        self, session: AsyncSession, attempt: care.LoginAttempt, now: datetime
+    ) -> timedelta | None:
+        """How long this try must wait (None: it may be checked), counting every try
+        written so far, its own and concurrent ones included."""
+        policy = self._policy
+        row = care.LoginAttempt
+        others = await self._pair_failures(
+            session, attempt.username, attempt.client_address, now, but=attempt.id
+        )
+        if len(others) >= policy.max_failures:
+            wait = max(others) + lockout_delay(policy, len(others)) - now
+            if wait > timedelta(0):
+                return wait
         by_address = (
             await session.exec(
                 select(func.count()).where(
-                    attempt.client_address == client_address,
-                    col(attempt.succeeded).is_(False),
-                    col(attempt.at) >= since,
+                    row.client_address == attempt.client_address,
+                    col(row.succeeded).is_(False),
+                    col(row.at) >= now - policy.lockout_window,
                 )
             )
         ).one()
-        return by_address >= self._policy.max_failures_per_address
+        if by_address > policy.max_failures_per_address:
+            return policy.lockout_window
+        return None
+
+    async def _pair_failures(
+        self,
+        session: AsyncSession,
+        username: str,
+        client_address: str,
+        now: datetime,
+        *,
+        but: int | None = None,
+    ) -> list[datetime]:
+        """When the pair's failures since its last success (within a day) happened."""
+        row = care.LoginAttempt
+        last_success = (
+            await session.exec(
+                select(func.max(row.at)).where(
+                    row.username == username,
+                    row.client_address == client_address,
+                    col(row.succeeded).is_(True),
+                )
+            )
+        ).one()
+        since = now - _KEEP_ATTEMPTS
+        if last_success is not None and care.as_utc(last_success) > since:
+            since = care.as_utc(last_success)
+        query = select(row.at).where(
+            row.username == username,
+            row.client_address == client_address,
+            col(row.succeeded).is_(False),
+            col(row.at) >= since,
+        )
+        if but is not None:
+            query = query.where(col(row.id) != but)
+        return [care.as_utc(at) for at in (await session.exec(query)).all()]
+
+    async def lock_state(self, username: str) -> LockState:
+        """Failures of ``username`` lately (all addresses) and, when one of their doors is
+        shut, until when."""
+        now = self._policy.clock()
+        row = care.LoginAttempt
+        async with self._sessions() as session:
+            addresses = (
+                await session.exec(
+                    select(row.client_address)
+                    .where(row.username == username, col(row.succeeded).is_(False))
+                    .distinct()
+                )
+            ).all()
+            failures, until = 0, None
+            for address in addresses:
+                times = await self._pair_failures(session, username, address, now)
+                failures += len(times)
+                if len(times) >= self._policy.max_failures:
+                    ends = max(times) + lockout_delay(self._policy, len(times))
+                    if ends > now and (until is None or ends > until):
+                        until = ends
+        return LockState(failures=failures, locked_until=until)
+
+    async def unlock(self, username: str) -> int:
+        """Forget the failed sign-ins of ``username`` from every address; how many there were."""
+        async with self._sessions() as session:
+            result = await session.exec(
+                delete(care.LoginAttempt).where(
+                    col(care.LoginAttempt.username) == username,
+                    col(care.LoginAttempt.succeeded).is_(False),
+                )
+            )
+            await session.commit()
+        return int(result.rowcount)

@@ -235,7 +235,7 @@ async def signal(
 ) -> None:
     """The room's signalling: JSON messages both ways until the participant leaves."""
     try:
-        admitted = video_service.admit(consultation_id, socket.query_params.get("token", ""))
+        admitted = await video_service.admit(consultation_id, socket.query_params.get("token", ""))
     except video.RoomTokenError as err:
         # Refused before the handshake completes, as the staff guard refuses (4401).
         raise WebSocketException(detail=str(err), code=4401) from err

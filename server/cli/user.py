@@ -66,3 +66,17 @@ def user_totp(
         "shown again. Running this command again replaces it.",
         err=True,
     )
+
+
+@app.command("deactivate")
+def user_deactivate(
+    username: Annotated[str, typer.Argument(help="The staff login to end.")],
+) -> None:
+    """A staff member who has left: no sign-in; their sessions and API tokens end now."""
+    settings = load_settings()
+
+    async def work(session: AsyncSession) -> care.StaffUser:
+        return await care.deactivate_staff(session, username)
+
+    staff = run_with_database(settings, work)
+    typer.echo(f"deactivated {staff.username}: sessions ended, API tokens revoked")

@@ -1,84 +1,120 @@
-"""Fixtures for attacks on a real ``vaki serve`` and its broker (Mosquitto and amqtt)."""
+"""The app served over real HTTP (uvicorn on a free port) on SQLite and PostgreSQL, the test
+world of the web tests, and helpers to attack it as a browser or a script would."""
 
 from __future__ import annotations
 
 import asyncio
 import re
+import socket
 from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
 
+import httpx
 import pytest
+import uvicorn
+from litestar import Litestar
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-import care
-import devices
-from tests.conftest import ServedVaki, vaki_env
-from tests.security.attacks import TALLY, Login, Served, World
+from server.app import create_app
+from server.db import create_engine, session_factory
+from server.settings import Settings
+from tests.web.conftest import PASSWORD, Clock, World, make_world
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Print attacks tried / refused per area."""
-    if not TALLY:
-        return
-    terminalreporter.section("attacks tried / refused")
-    for area, (tried, refused) in sorted(TALLY.items()):
-        terminalreporter.write_line(f"{area}: {tried} tried / {refused} refused")
+@dataclass
+class Served:
+    """A running server: its address, database, clock and world."""
 
+    url: str
+    app: Litestar
+    sessions: async_sessionmaker[AsyncSession]
+    clock: Clock
+    world: World
 
-@pytest.fixture
-def database_url(sqlite_url: str) -> str:
-    """The server and the test share one SQLite file."""
-    return sqlite_url
-
-
-@pytest.fixture
-async def world(sessions: async_sessionmaker[AsyncSession]) -> World:
-    """Provisioned before the server starts, so the broker knows every login."""
-    async with sessions() as session:
-        resident = care.Resident(full_name="Sigríður Á.")
-        session.add(resident)
-        await session.flush()
-        assert resident.id is not None
-        logins = []
-        for kind in (
-            devices.DeviceKind.PANIC_BUTTON,
-            devices.DeviceKind.SMOKE_DETECTOR,
-            devices.DeviceKind.SCALE,
-            devices.DeviceKind.TABLET,
-        ):
-            provisioned = await devices.provision_device(
-                session, kind=kind, resident_id=resident.id
-            )
-            logins.append(Login(provisioned.device.id, provisioned.secret))
-        await session.commit()
-    return World(resident.id, *logins)
-
-
-@pytest.fixture(params=["mosquitto", "amqtt"])
-async def served(
-    request: pytest.FixtureRequest, world: World, sqlite_url: str, tmp_path: Path
-) -> AsyncIterator[Served]:
-    """``vaki serve`` with its own broker: the private Mosquitto, or amqtt."""
-    env = vaki_env(tmp_path, database_url=sqlite_url, mqtt_embedded_broker=request.param)
-    vaki = ServedVaki(tmp_path, env)
-    await asyncio.to_thread(vaki.start)
-    try:
-        data_dir = Path(env["VAKI_DATA_DIR"])
-        address = devices.read_broker_address(data_dir)
-        assert address is not None
-        service_port = address.port
-        if request.param == "mosquitto":
-            config = (data_dir / "mosquitto" / "mosquitto.conf").read_text()
-            service_port = int(re.findall(r"^listener (\d+) 127\.0\.0\.1$", config, re.M)[0])
-        yield Served(
-            vaki,
-            request.param,
-            address.host,
-            address.port,
-            service_port,
-            env["VAKI_MQTT_CLIENT_ID"],
+    def client(self, address: str = "127.0.0.1", **kwargs: object) -> httpx.AsyncClient:
+        """An HTTP client that comes from ``address`` (the server trusts loopback's
+        X-Forwarded-For, as behind a reverse proxy)."""
+        return httpx.AsyncClient(
+            base_url=self.url,
+            headers={"X-Forwarded-For": address, "Accept-Language": "en"},
+            timeout=60,
+            **kwargs,  # type: ignore[arg-type]
         )
+
+
+async def serve(app: Litestar) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
+    """Start ``app`` under uvicorn on a free loopback port; wait until it answers."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on", proxy_headers=True))
+
+    async def run() -> None:
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            sock.close()
+
+    task = asyncio.create_task(run())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)  # uvicorn offers no start-up event to await
+    return server, task, f"http://127.0.0.1:{port}"
+
+
+async def stop(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
+    """Stop a server started by ``serve``."""
+    server.should_exit = True
+    await task
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def served(
+    settings: Settings, database_url: str, clock: Clock, mosquitto: tuple[str, int]
+) -> AsyncIterator[Served]:
+    """The whole app over HTTP, on SQLite and on PostgreSQL and a real Mosquitto, with the
+    web tests' world."""
+    settings.database_url = database_url
+    settings.mqtt_url = f"mqtt://{mosquitto[0]}:{mosquitto[1]}"
+    app = create_app(settings, clock=clock)
+    engine = create_engine(database_url)
+    server, task, url = await serve(app)
+    try:
+        sessions = session_factory(engine)
+        world = await make_world(sessions)
+        yield Served(url=url, app=app, sessions=sessions, clock=clock, world=world)
     finally:
-        await asyncio.to_thread(vaki.stop)
+        await stop(server, task)
+        await engine.dispose()
+
+
+def hidden(page: str, name: str) -> str:
+    """The value of a hidden form field in an HTML page."""
+    found = re.search(rf'name="{name}" value="([^"]*)"', page)
+    assert found, f"no {name} in the page"
+    return found.group(1)
+
+
+async def sign_in(
+    client: httpx.AsyncClient, username: str, password: str = PASSWORD, code: str = ""
+) -> httpx.Response:
+    """Open the sign-in page and submit it, as a browser does."""
+    form = await client.get("/login")
+    assert form.status_code == 200, form.text
+    return await client.post(
+        "/login",
+        data={
+            "form_token": hidden(form.text, "form_token"),
+            "next": "/console/",
+            "username": username,
+            "password": password,
+            "code": code,
+        },
+    )

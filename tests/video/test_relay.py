@@ -55,7 +55,7 @@ async def join(
     """Join consultation 1 as ``who`` and negotiate the participant's peer with the relay."""
     token = service.room_token(1, who)["token"]
     line = Line()
-    member = await service.join(service.admit(1, token), line.send)
+    member = await service.join(await service.admit(1, token), line.send)
     await service.on_message(member, {"type": "offer", "sdp": await participant.offer()})
     await participant.accept(line.of_type("answer")[-1]["sdp"])
     return line, member
@@ -142,8 +142,8 @@ async def test_p2p_relays_signalling_only_with_turn_credentials() -> None:
     line_a, line_b = Line(), Line()
     token_a = service.room_token(1, "resident:1")["token"]
     token_b = service.room_token(1, "staff:2")["token"]
-    a = await service.join(service.admit(1, token_a), line_a.send)
-    b = await service.join(service.admit(1, token_b), line_b.send)
+    a = await service.join(await service.admit(1, token_a), line_a.send)
+    b = await service.join(await service.admit(1, token_b), line_b.send)
     await service.on_message(a, {"type": "offer", "to": "staff:2", "sdp": "v=0 offer"})
     assert line_b.of_type("offer") == [
         {"type": "offer", "to": "staff:2", "from": "resident:1", "sdp": "v=0 offer"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import sqlite3
@@ -14,7 +15,8 @@ import pytest
 from sqlmodel import select
 
 import care
-from tests.web.conftest import PASSWORD, Console, sign_in
+from care.totp import open_totp_secret, totp_key
+from tests.web.conftest import PASSWORD, Console, hidden, set_session, sign_in
 
 WRONG = "Wrong username or password."
 
@@ -144,8 +146,72 @@ def test_vaki_user_totp_prints_the_uri_once(tmp_path: Path) -> None:
     assert uri.startswith("otpauth://totp/Vaki:helga?")
     assert "not shown again" in enrolled.stderr
     with sqlite3.connect(tmp_path / "vaki.db") as db:
-        (secret,) = db.execute("SELECT totp_secret FROM staff_user").fetchone()
-    assert pyotp.parse_uri(uri).secret == secret
+        (stored,) = db.execute("SELECT totp_secret FROM staff_user").fetchone()
+        (master,) = db.execute("SELECT value FROM instance_secret").fetchone()
+    # Stored encrypted, never in clear; the instance secret opens it.
+    secret = pyotp.parse_uri(uri).secret
+    assert secret not in stored
+    key = totp_key(base64.urlsafe_b64decode(master))
+    assert open_totp_secret(key, stored) == secret
     unknown = run("user", "totp", "nobody")
     assert unknown.returncode != 0
     assert "nobody" in unknown.stderr
+
+
+async def test_a_coordinator_unlocks_a_colleague_on_the_staff_page(console: Console) -> None:
+    client = console.client
+    for _ in range(5):
+        await sign_in(client, "helga", "guess")
+    assert (await sign_in(client, "helga")).status_code == 429
+    # Gudrun coordinates Helga's team.
+    set_session(client, (await sign_in(client, "gudrun")).cookies["vaki_session"])
+    page = await client.get("/console/staff")
+    assert page.status_code == 200
+    assert "Helga B." in page.text
+    assert "Læst til" in page.text  # "Locked until", in Guðrún's Icelandic
+    assert "Ólafur C." not in page.text  # another team's staff are not listed
+    csrf = hidden(page.text, "csrf_token")
+    unlocked = await client.post(
+        f"/console/staff/{console.world.helga}/unlock",
+        data={"csrf_token": csrf},
+        follow_redirects=False,
+    )
+    assert unlocked.status_code == 303
+    assert "unlocked" in unlocked.headers["location"]
+    assert "Getur skráð sig inn" in (await client.get("/console/staff")).text
+    helga = await sign_in(client, "helga")
+    assert helga.status_code == 303
+    # Helga, a nurse, may not manage staff; another team's coordinator cannot reach her.
+    set_session(client, helga.cookies["vaki_session"])
+    assert (await client.get("/console/staff")).status_code == 403
+    set_session(client, (await sign_in(client, "olafur")).cookies["vaki_session"])
+    olafur_page = await client.get("/console/staff")
+    refused = await client.post(
+        f"/console/staff/{console.world.helga}/deactivate",
+        data={"csrf_token": hidden(olafur_page.text, "csrf_token")},
+        follow_redirects=False,
+    )
+    assert refused.status_code == 404
+
+
+async def test_deactivating_ends_the_sessions_and_tokens(console: Console) -> None:
+    client = console.client
+    async with console.sessions() as session:
+        token = await care.create_api_token(session, "helga")
+        await session.commit()
+    helga_session = (await sign_in(client, "helga")).cookies["vaki_session"]
+    set_session(client, (await sign_in(client, "gudrun")).cookies["vaki_session"])
+    csrf = hidden((await client.get("/console/staff")).text, "csrf_token")
+    done = await client.post(
+        f"/console/staff/{console.world.helga}/deactivate",
+        data={"csrf_token": csrf},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    assert "Óvirkur" in (await client.get("/console/staff")).text
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert (await client.get("/api/alerts/", headers=bearer)).status_code == 401
+    set_session(client, helga_session)
+    signed_out = await client.get("/console/", follow_redirects=False)
+    assert signed_out.headers["location"].startswith("/login")
+    assert WRONG in (await sign_in(client, "helga")).text

@@ -17,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 import devices
 from tests.conftest import MqttProbe
-from tests.security.attacks import (
+from tests.security.broker.attacks import (
     Served,
     World,
     acked,

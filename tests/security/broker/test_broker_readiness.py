@@ -13,7 +13,7 @@ from devices.mosquitto_auth import mosquitto_hash
 from server.app import create_app
 from server.settings import Settings
 from tests.conftest import PrivateMosquitto
-from tests.security.attacks import record
+from tests.security.broker.attacks import record
 
 
 async def test_a_lane_whose_messages_stop_makes_the_server_not_ready(

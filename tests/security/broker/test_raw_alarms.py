@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 import devices
 from devices.contract import MAX_PAYLOAD_BYTES
-from tests.security.attacks import (
+from tests.security.broker.attacks import (
     Served,
     World,
     acked,

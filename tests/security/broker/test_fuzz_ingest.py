@@ -27,7 +27,7 @@ import devices
 from devices.contract import MAX_PAYLOAD_BYTES
 from devices.ingest import DEAD_LETTER_PAYLOAD_MAX, DEAD_LETTERS_PER_DEVICE
 from tests.conftest import MqttProbe
-from tests.security.attacks import Login, Served, World, alert_kinds, record
+from tests.security.broker.attacks import Login, Served, World, alert_kinds, record
 
 PER_DEVICE = 2_500
 CHANNELS = ("reading", "event", "status", "raw/z2m", "raw/gatt-2a35", "raw/acme-1")
