@@ -32,6 +32,7 @@ from devices import (
     SERVICE_USERNAME,
     EmbeddedBroker,
     InboundMessage,
+    IngestedBatch,
     Ingestor,
     MqttEndpoint,
     MqttLink,
@@ -41,6 +42,7 @@ from server.alarm_path import AlarmPipeline, build_channels
 from server.checkin_path import CheckinPipeline
 from server.db import create_engine, describe_url, session_factory, upgrade_database
 from server.demo import simulated_demo_homes
+from server.ingest_workers import IngestWorkers
 from server.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -120,6 +122,32 @@ def _mqtt_endpoint(runtime: Runtime) -> tuple[MqttEndpoint, str]:
     return MqttEndpoint.from_url(settings.mqtt_url), settings.mqtt_protocol
 
 
+READING_FREE_CHANNELS = tuple(c for c in MAIN_CHANNELS if c != "reading")
+
+
+def _ingest_workers(runtime: Runtime) -> IngestWorkers | None:
+    """The worker processes VAKI_INGEST_WORKERS asks for, where the broker allows them."""
+    settings = runtime.settings
+    if settings.ingest_workers == 0:
+        return None
+    if runtime.broker is not None or settings.mqtt_protocol == "3.1.1":
+        log.warning(
+            "VAKI_INGEST_WORKERS=%s needs an MQTT 5 broker with shared subscriptions "
+            "(VAKI_MQTT_URL, Mosquitto or EMQX); ingesting in this process only",
+            settings.ingest_workers,
+        )
+        return None
+
+    async def dispatch(batch: IngestedBatch) -> None:
+        for subscriber in list(runtime.batch_subscribers):
+            try:
+                await subscriber(batch)
+            except Exception:
+                log.exception("a subscriber failed on a batch from an ingest worker")
+
+    return IngestWorkers(settings, settings.ingest_workers, dispatch)
+
+
 @asynccontextmanager
 async def open_ingestion(runtime: Runtime) -> AsyncIterator[None]:
     """Connect the MQTT links and the ingestion writer behind them.
@@ -134,6 +162,9 @@ async def open_ingestion(runtime: Runtime) -> AsyncIterator[None]:
     endpoint, protocol = _mqtt_endpoint(runtime)
     shared_group = None if runtime.broker is not None else settings.mqtt_shared_group
     links: dict[str, MqttLink] = {}
+    workers = _ingest_workers(runtime)
+    # With workers, readings are theirs; this process keeps status, raw payloads and alarms.
+    main_channels = MAIN_CHANNELS if workers is None else READING_FREE_CHANNELS
 
     def ack(message: InboundMessage) -> None:
         link = links.get(message.lane)
@@ -147,7 +178,7 @@ async def open_ingestion(runtime: Runtime) -> AsyncIterator[None]:
 
     ingestor = Ingestor(runtime.engine, ack=ack, publish=publish)
     for lane, channels, suffix in (
-        ("main", MAIN_CHANNELS, ""),
+        ("main", main_channels, ""),
         (ALARM_LANE, ALARM_CHANNELS, "-alarms"),
     ):
         links[lane] = MqttLink(
@@ -158,16 +189,23 @@ async def open_ingestion(runtime: Runtime) -> AsyncIterator[None]:
             on_message=ingestor.submit,
             session_expiry_s=settings.mqtt_session_expiry_s,
             lane=lane,
+            admit=ingestor.admit,
         )
     for subscriber in runtime.batch_subscribers:
         ingestor.subscribe(subscriber)
     ingestor.start()
+    if workers is not None:
+        await workers.start()
+        runtime.ingest_workers = workers
     await asyncio.gather(*(link.start() for link in links.values()))
     runtime.mqtt, runtime.alarm_lane, runtime.ingestor = links["main"], links[ALARM_LANE], ingestor
     try:
         yield
     finally:
         runtime.mqtt = runtime.alarm_lane = runtime.ingestor = None
+        if workers is not None:
+            runtime.ingest_workers = None
+            await workers.stop()
         with contextlib.suppress(TimeoutError):
             await ingestor.drain(within_s=5)
         for link in links.values():

@@ -16,6 +16,7 @@ from server.settings import Settings
 if TYPE_CHECKING:
     from server.alarm_path import AlarmPipeline
     from server.checkin_path import CheckinPipeline
+    from server.ingest_workers import IngestWorkers
 
 
 @dataclass
@@ -29,6 +30,8 @@ class Runtime:
     mqtt: MqttLink | None = None
     alarm_lane: MqttLink | None = None
     ingestor: Ingestor | None = None
+    # Worker processes taking the reading lane (VAKI_INGEST_WORKERS), when there are any.
+    ingest_workers: IngestWorkers | None = None
     # Called with every committed batch of readings and events (the alarm path hooks in here).
     batch_subscribers: list[BatchSubscriber] = field(default_factory=list)
     scheduler: AsyncIOScheduler | None = None

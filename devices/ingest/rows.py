@@ -38,6 +38,8 @@ class _Plan:
     seen: dict[str, datetime] = field(default_factory=dict)
     acks: dict[str, list[str]] = field(default_factory=dict)
     retained_to_clear: list[str] = field(default_factory=list)
+    # Echoes of our own clearing of retained messages, seen in this batch.
+    echoes: list[str] = field(default_factory=list)
 
     def dead_letter(
         self, message: InboundMessage, reason: str, device_id: str | None, payload: bytes
