@@ -344,6 +344,9 @@ async def run_ingest_bench(settings: Settings, config: BenchConfig) -> dict[str,
         )
 
         await stack.enter_async_context(open_ingestion(runtime))
+        if runtime.ingest_workers is not None:
+            # Readings sent before a worker has joined the shared group would go nowhere.
+            await runtime.ingest_workers.wait_ready(within_s=120)
         reports = await asyncio.to_thread(_run_publishers, "closed", target, credentials, config)
         assert runtime.ingestor is not None
         with contextlib.suppress(TimeoutError):

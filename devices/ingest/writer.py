@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from sqlalchemy import select
@@ -61,8 +61,10 @@ class Ingestor(_Planning):
         ack: Callable[[InboundMessage], None],
         publish: Callable[[str, bytes, int, bool], None],
         clock: Callable[[], datetime] = utcnow,
+        capacity: Mapping[str, int] = LANE_CAPACITY,
     ) -> None:
-        """``ack`` PUBACKs a message to the broker; ``publish`` sends the device acks."""
+        """``ack`` PUBACKs a message to the broker; ``publish`` sends the device acks;
+        ``capacity`` bounds each lane's queue."""
         self._engine = engine
         self._ack_broker = ack
         self._publish = publish
@@ -82,9 +84,7 @@ class Ingestor(_Planning):
         self._busy = 0
         self._cleared: set[str] = set()
         # Room left in each lane's queue; paho's thread takes it, the writer gives it back.
-        self._room = {
-            lane: threading.BoundedSemaphore(size) for lane, size in LANE_CAPACITY.items()
-        }
+        self._room = {lane: threading.BoundedSemaphore(size) for lane, size in capacity.items()}
         self._stopping = threading.Event()
 
     def subscribe(self, subscriber: BatchSubscriber) -> None:
