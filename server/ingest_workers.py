@@ -93,10 +93,15 @@ async def _run_worker(settings: Settings, index: int, pipe: Connection) -> None:
         session_expiry_s=settings.mqtt_session_expiry_s,
     )
     ingestor.start()
-    await link.start(wait_s=30)
-    await asyncio.to_thread(pipe.send, _READY)
-    log.info("ingest worker %s running", index)
     try:
+        await link.start(wait_s=30)
+        # Ready only once connected (and so subscribed): the main process waits for it.
+        while not link.connected and not stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), 0.2)
+        if link.connected:
+            await asyncio.to_thread(pipe.send, _READY)
+            log.info("ingest worker %s running", index)
         await stopping.wait()
     finally:
         with contextlib.suppress(TimeoutError):
@@ -189,7 +194,11 @@ class IngestWorkers:
             if item == _READY:
                 worker.ready.set()
                 continue
-            future = asyncio.run_coroutine_threadsafe(self._dispatch(item), self._loop)
+            try:
+                future = asyncio.run_coroutine_threadsafe(self._dispatch(item), self._loop)
+            except RuntimeError:  # the main loop is closed: the service is stopping
+                pipe.close()
+                return
             try:
                 future.result()
             except Exception:
