@@ -4,8 +4,9 @@ The alert benchmark's run (the real app under uvicorn, a background publisher, p
 console on the stream, an SMS gateway) stretched out: a steady trickle of readings and a
 panic every few seconds, on whatever the settings give (SQLite and the embedded broker by
 default). It prints panic → console latency, panics lost (pressed and never on the console)
-and how much the service's memory grew (resident set of this process and its children, the
-embedded broker among them) between the load settling and the last panic.
+and how much memory grew between the load settling and the last panic: the resident set of
+this process (the service) and of each child (the embedded broker, and the benchmark's own
+publisher, which is not the service), in total and by process.
 """
 
 from __future__ import annotations
@@ -53,29 +54,41 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def tree_rss_mb(pid: int | None = None) -> float:
-    """The resident set of a process and all its descendants, in MB."""
+def _name(pid: int) -> str:
+    """A short name for a process: its command's last module or program."""
+    try:
+        words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return str(pid)
+    text = [w.decode(errors="replace") for w in words if w]
+    interesting = [w for w in text if not w.startswith("-") and "python" not in w]
+    return (interesting[-1] if interesting else " ".join(text))[-40:] or str(pid)
+
+
+def tree_rss_kb(pid: int | None = None) -> dict[str, int]:
+    """The resident set of a process and each of its descendants, in kB, by a short name."""
     pending = [pid or os.getpid()]
-    total = 0
+    found: dict[str, int] = {}
     while pending:
         current = pending.pop()
-        total += _rss_kb(current)
+        key = "service" if current == (pid or os.getpid()) else f"{_name(current)} ({current})"
+        found[key] = _rss_kb(current)
         pending.extend(_children(current))
-    return total / 1024
+    return found
 
 
 async def run_soak_bench(settings: Settings, config: SoakConfig) -> dict[str, Any]:
     """Run the soak; return the alert run's figures with memory and losses added."""
-    samples: list[float] = []
+    samples: list[dict[str, int]] = []
     marks: dict[str, int] = {}
 
     async def sample() -> None:
         while True:
-            samples.append(await asyncio.to_thread(tree_rss_mb))
+            samples.append(await asyncio.to_thread(tree_rss_kb))
             await asyncio.sleep(_SAMPLE_S)
 
     def on_phase(phase: str) -> None:
-        samples.append(tree_rss_mb())
+        samples.append(tree_rss_kb())
         marks[phase] = len(samples) - 1
 
     sampler = asyncio.create_task(sample())
@@ -96,12 +109,19 @@ async def run_soak_bench(settings: Settings, config: SoakConfig) -> dict[str, An
             await sampler
     loaded = samples[marks["loaded"]]
     pressed = samples[marks["pressed"]]
+    growth = {
+        name: round((kb - loaded.get(name, 0)) / 1024, 1)
+        for name, kb in pressed.items()
+        if name in loaded
+    }
     return {
         "seconds": config.seconds,
         **figures,
         "panics_lost": figures["panics"] - figures["panics_seen_on_console"],
-        "rss_loaded_mb": round(loaded, 1),
-        "rss_end_mb": round(pressed, 1),
-        "rss_growth_mb": round(pressed - loaded, 1),
-        "rss_peak_mb": round(max(samples), 1),
+        "rss_loaded_mb": round(sum(loaded.values()) / 1024, 1),
+        "rss_end_mb": round(sum(pressed.values()) / 1024, 1),
+        "rss_growth_mb": round((sum(pressed.values()) - sum(loaded.values())) / 1024, 1),
+        "rss_peak_mb": round(max(sum(s.values()) for s in samples) / 1024, 1),
+        # By process (the service, the embedded broker, the benchmark's own publisher).
+        "rss_growth_by_process_mb": growth,
     }
