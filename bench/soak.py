@@ -55,14 +55,18 @@ def _children(pid: int) -> list[int]:
 
 
 def _name(pid: int) -> str:
-    """A short name for a process: its command's last module or program."""
+    """What a child process of the soak is: the embedded broker, the load generator, ..."""
     try:
-        words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
-        return str(pid)
-    text = [w.decode(errors="replace") for w in words if w]
-    interesting = [w for w in text if not w.startswith("-") and "python" not in w]
-    return (interesting[-1] if interesting else " ".join(text))[-40:] or str(pid)
+        return f"gone ({pid})"
+    if "broker_process" in command:
+        return "embedded broker"
+    if "resource_tracker" in command:
+        return "multiprocessing resource tracker"
+    if "spawn_main" in command:
+        return "load generator (benchmark)"
+    return command[:40]
 
 
 def tree_rss_kb(pid: int | None = None) -> dict[str, int]:
@@ -71,7 +75,7 @@ def tree_rss_kb(pid: int | None = None) -> dict[str, int]:
     found: dict[str, int] = {}
     while pending:
         current = pending.pop()
-        key = "service" if current == (pid or os.getpid()) else f"{_name(current)} ({current})"
+        key = "service" if current == (pid or os.getpid()) else _name(current)
         found[key] = _rss_kb(current)
         pending.extend(_children(current))
     return found
