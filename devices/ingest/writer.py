@@ -205,11 +205,12 @@ class Ingestor(_Planning):
             plan = await asyncio.to_thread(self._plan, batch, senders, cleared)
         else:
             plan = self._plan(batch, senders, cleared)
-        self._cleared.difference_update(plan.echoes)
         async with self._engine.begin() as connection:
             readings, events = await store_plan(connection, plan)
         BATCH_SECONDS.observe(time.perf_counter() - started)
-        # Committed: now, and only now, the broker and the devices may forget these.
+        # Committed: now, and only now, the broker and the devices may forget these (and a
+        # batch retried after a failed commit still recognises the echoes it holds).
+        self._cleared.difference_update(plan.echoes)
         for message in batch:
             self._ack_broker(message)
         for device_id, ids in plan.acks.items():
