@@ -23,12 +23,14 @@ from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
+from litestar.testing import AsyncTestClient
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import func, select, tuple_
 from sqlmodel import col
 
 import care
 import devices
+from server.app import create_app
 from server.lifespans import open_database, open_ingestion
 from server.runtime import Runtime
 from server.settings import Settings
@@ -255,3 +257,44 @@ async def test_a_killed_worker_is_restarted_and_no_reading_is_lost(cluster: Clus
     assert set(stored) == sent
     assert max(stored.values()) == 1
     assert set(seen) == sent
+
+
+async def test_readyz_counts_the_workers_alive(
+    tmp_path: Path, postgres_url: str, mosquitto: tuple[str, int]
+) -> None:
+    host, port = mosquitto
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=postgres_url,
+        http_port=0,
+        mqtt_url=f"mqtt://{host}:{port}",
+        mqtt_protocol="5",
+        mqtt_client_id=f"vaki-test-{uuid.uuid4().hex[:8]}",
+        mqtt_shared_group=f"test{uuid.uuid4().hex[:8]}",
+        mqtt_session_expiry_s=60,
+        ingest_workers=2,
+        _env_file=None,
+    )
+    app = create_app(settings)
+    async with AsyncTestClient(app=app) as client:
+        ready = (await client.get("/readyz")).json()["checks"]["ingest_workers"]
+        assert ready == {"ok": True, "alive": 2, "wanted": 2, "restarts": 0}
+        runtime: Runtime = app.state.runtime
+        assert runtime.ingest_workers is not None
+        victim = runtime.ingest_workers.pids()[1]
+        assert victim is not None
+        os.kill(victim, signal.SIGKILL)
+        saw_down = False
+        deadline = time.monotonic() + 60
+        while True:
+            assert time.monotonic() < deadline, "the killed worker was not started again"
+            response = await client.get("/readyz")
+            check = response.json()["checks"]["ingest_workers"]
+            if check["alive"] < 2:
+                saw_down = True
+                assert response.status_code == 503
+                assert check["ok"] is False
+            if check["restarts"] == 1 and check["alive"] == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert saw_down
