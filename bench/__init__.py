@@ -2,7 +2,8 @@
 
 ``ingest`` measures readings committed per second against a bare subscriber; ``alerts`` the
 time from a panic press to the console and how late escalation fires; ``checkins`` a whole
-slot of check-ins due at once; ``video`` how many relayed calls one instance carries.
+slot of check-ins due at once; ``soak`` minutes of readings and panics on the embedded
+default; ``video`` how many relayed calls one instance carries.
 ``world`` builds the care team on call that the runs (and the browser tests) start from.
 
 Only the CLI imports this package, and only when a benchmark runs; it is not in the wheel,
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from bench.alerts import AlertBenchConfig, run_alert_bench
     from bench.checkins import CheckinBenchConfig, run_checkin_bench
     from bench.ingest import BenchConfig, bench_settings, run_ingest_bench, tuned_mosquitto
+    from bench.soak import SoakConfig, run_soak_bench
     from bench.video import VideoBenchConfig, run_video_bench
     from bench.world import OnCallTeam, StaffMember, Tier, add_on_call_team
 
@@ -31,6 +33,8 @@ _MODULE_OF = {
     "bench_settings": "bench.ingest",
     "run_ingest_bench": "bench.ingest",
     "tuned_mosquitto": "bench.ingest",
+    "SoakConfig": "bench.soak",
+    "run_soak_bench": "bench.soak",
     "VideoBenchConfig": "bench.video",
     "run_video_bench": "bench.video",
     "OnCallTeam": "bench.world",
@@ -44,6 +48,7 @@ __all__ = [
     "BenchConfig",
     "CheckinBenchConfig",
     "OnCallTeam",
+    "SoakConfig",
     "StaffMember",
     "Tier",
     "VideoBenchConfig",
@@ -52,6 +57,7 @@ __all__ = [
     "run_alert_bench",
     "run_checkin_bench",
     "run_ingest_bench",
+    "run_soak_bench",
     "run_video_bench",
     "tuned_mosquitto",
 ]

@@ -16,6 +16,7 @@ import multiprocessing
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from multiprocessing.synchronize import Event as ProcessEvent
@@ -253,8 +254,15 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-async def run_alert_bench(settings: Settings, config: AlertBenchConfig) -> dict[str, Any]:
-    """Run the service, load it, press panics, and measure."""
+async def run_alert_bench(
+    settings: Settings,
+    config: AlertBenchConfig,
+    on_phase: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Run the service, load it, press panics, and measure.
+
+    ``on_phase`` hears "loaded" once the load has settled and "pressed" after the panics.
+    """
     receiver = _SmsReceiver()
     await receiver.start()
     settings = settings.model_copy(
@@ -302,8 +310,12 @@ async def run_alert_bench(settings: Settings, config: AlertBenchConfig) -> dict[
     committed_before = runtime.ingestor.committed_messages if runtime.ingestor else 0
     load_started = time.perf_counter()
     await asyncio.sleep(2.0)  # let the load settle
+    if on_phase is not None:
+        on_phase("loaded")
 
     published, seen = await _press_and_watch(settings, token, target, pendants, config)
+    if on_phase is not None:
+        on_phase("pressed")
     stop.set()
     loader.join(timeout=10)
     load_seconds = time.perf_counter() - load_started

@@ -60,6 +60,8 @@ class BenchConfig:
     publishers: int
     window: int
     batch: int = 1
+    # Ingest worker processes on a shared subscription (0: the main process ingests).
+    workers: int = 0
 
 
 @dataclass(frozen=True)
@@ -321,6 +323,12 @@ def _percentile(values: list[float], fraction: float) -> float:
 
 async def run_ingest_bench(settings: Settings, config: BenchConfig) -> dict[str, Any]:
     """Run both phases and return the figures."""
+    if config.workers:
+        if settings.uses_embedded_broker:
+            raise StartupError("--workers needs an MQTT 5 broker: use --broker mosquitto")
+        settings = settings.model_copy(
+            update={"ingest_workers": config.workers, "mqtt_protocol": "5"}
+        )
     runtime = Runtime(settings=settings)
     async with contextlib.AsyncExitStack() as stack:
         await stack.enter_async_context(open_database(runtime))
@@ -351,6 +359,9 @@ async def run_ingest_bench(settings: Settings, config: BenchConfig) -> dict[str,
         )
 
         await stack.enter_async_context(open_ingestion(runtime))
+        if runtime.ingest_workers is not None:
+            # Readings sent before a worker has joined the shared group would go nowhere.
+            await runtime.ingest_workers.wait_ready(within_s=120)
         reports = await asyncio.to_thread(_run_publishers, "closed", target, credentials, config)
         assert runtime.ingestor is not None
         with contextlib.suppress(TimeoutError):
@@ -368,6 +379,7 @@ async def run_ingest_bench(settings: Settings, config: BenchConfig) -> dict[str,
         "seconds": config.seconds,
         "devices": config.devices,
         "publishers": config.publishers,
+        "ingest_workers": config.workers,
         "window": config.window,
         "readings_per_message": config.batch,
         "published": published,

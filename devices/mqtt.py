@@ -104,8 +104,13 @@ class MqttLink:
         on_message: MessageHandler | None = None,
         session_expiry_s: int = SESSION_EXPIRY_S,
         lane: str = "main",
+        admit: MessageHandler | None = None,
     ) -> None:
-        """Prepare a client; nothing connects before ``start``."""
+        """Prepare a client; nothing connects before ``start``.
+
+        ``admit`` runs on paho's thread before each message is handed over and may block
+        until the consumer has room: paho then stops reading and the broker holds the rest.
+        """
         self.endpoint = endpoint
         self.client_id = client_id
         # "auto" starts with MQTT 5 and falls back to 3.1.1 when the broker refuses it.
@@ -115,6 +120,7 @@ class MqttLink:
         self.session_expiry_s = session_expiry_s
         self.lane = lane
         self._on_message = on_message
+        self._admit = admit
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connected = asyncio.Event()
         self._client: paho.Client | None = None
@@ -312,4 +318,6 @@ class MqttLink:
         if self._on_message is None or self._loop is None:
             self.ack(message)
             return
+        if self._admit is not None:
+            self._admit(message)
         self._loop.call_soon_threadsafe(self._on_message, message)

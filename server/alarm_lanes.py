@@ -21,14 +21,17 @@ Subscriptions = tuple[tuple[str, int], ...]
 
 
 def lane_plan(
-    settings: Settings, shared_group: str | None
+    settings: Settings,
+    shared_group: str | None,
+    main_channels: tuple[str, ...] = MAIN_CHANNELS,
 ) -> list[tuple[str, Subscriptions, str, int]]:
-    """(lane, subscriptions, client id suffix, session expiry) of each link."""
+    """(lane, subscriptions, client id suffix, session expiry) of each link; ``main_channels``
+    leaves readings out when ingest workers take them."""
     main_expiry = (
         settings.mqtt_shared_session_expiry_s if shared_group else settings.mqtt_session_expiry_s
     )
     return [
-        ("main", ingest_subscriptions(shared_group, MAIN_CHANNELS), "", main_expiry),
+        ("main", ingest_subscriptions(shared_group, main_channels), "", main_expiry),
         (
             ALARM_LANE,
             ingest_subscriptions(None, ALARM_CHANNELS),

@@ -81,6 +81,15 @@ class HealthController(Controller):
                 ingestion["detail"] = ingestor.last_error
         checks["ingestion"] = ingestion
 
+        workers = runtime.ingest_workers
+        if workers is not None:
+            checks["ingest_workers"] = {
+                "ok": workers.alive == workers.count,
+                "alive": workers.alive,
+                "wanted": workers.count,
+                "restarts": workers.restarts,
+            }
+
         scheduler = runtime.scheduler
         checks["scheduler"] = {"ok": scheduler is not None and scheduler.running}
         checks.update(alarm_path_checks(runtime))

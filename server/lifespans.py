@@ -26,10 +26,12 @@ import alerts
 import homesim
 from devices import (
     ALARM_LANE,
+    MAIN_CHANNELS,
     SERVICE_USERNAME,
     BrokerStartError,
     EmbeddedBroker,
     InboundMessage,
+    IngestedBatch,
     Ingestor,
     LaneProbe,
     LocalBroker,
@@ -46,8 +48,10 @@ from server.alarm_path import ALERTS_CHANNEL, AlarmPipeline, build_channels
 from server.checkin_path import CheckinPipeline
 from server.db import create_engine, describe_url, session_factory, upgrade_database
 from server.demo import simulated_demo_homes
+from server.ingest_workers import IngestWorkers
 from server.live import alert_catch_up
 from server.runtime import Runtime
+from server.settings import Settings
 from server.wakes import SteadyClock
 
 log = logging.getLogger(__name__)
@@ -182,6 +186,52 @@ def _mqtt_endpoint(runtime: Runtime) -> tuple[MqttEndpoint, str]:
     return MqttEndpoint.from_url(settings.mqtt_url), settings.mqtt_protocol
 
 
+READING_FREE_CHANNELS = tuple(c for c in MAIN_CHANNELS if c != "reading")
+
+
+def _links_plan(
+    settings: Settings, shared_group: str | None, *, with_workers: bool
+) -> list[tuple[str, str, str, tuple[tuple[str, int], ...], int]]:
+    """(lane, client id, probe channel, subscriptions, session expiry) of each MQTT link.
+
+    With ingest workers, readings are theirs; this process keeps status, raw payloads and
+    alarms. A shared subscription (another instance's, or the workers') may take this
+    link's readiness probe, so the link then subscribes to its own probe topic too.
+    """
+    main_channels = READING_FREE_CHANNELS if with_workers else MAIN_CHANNELS
+    plan = []
+    for lane, subscriptions, suffix, expiry_s in lane_plan(settings, shared_group, main_channels):
+        client_id = f"{settings.mqtt_client_id}{suffix}"
+        probe_channel = "event" if lane == ALARM_LANE else "reading"
+        if (shared_group is not None or with_workers) and lane != ALARM_LANE:
+            subscriptions += ((probe_topic(client_id, probe_channel), 1),)  # noqa: PLW2901
+        plan.append((lane, client_id, probe_channel, subscriptions, expiry_s))
+    return plan
+
+
+def _ingest_workers(runtime: Runtime) -> IngestWorkers | None:
+    """The worker processes VAKI_INGEST_WORKERS asks for, where the broker allows them."""
+    settings = runtime.settings
+    if settings.ingest_workers == 0:
+        return None
+    if runtime.broker is not None or settings.mqtt_protocol == "3.1.1":
+        log.warning(
+            "VAKI_INGEST_WORKERS=%s needs an MQTT 5 broker with shared subscriptions "
+            "(VAKI_MQTT_URL, Mosquitto or EMQX); ingesting in this process only",
+            settings.ingest_workers,
+        )
+        return None
+
+    async def dispatch(batch: IngestedBatch) -> None:
+        for subscriber in list(runtime.batch_subscribers):
+            try:
+                await subscriber(batch)
+            except Exception:
+                log.exception("a subscriber failed on a batch from an ingest worker")
+
+    return IngestWorkers(settings, settings.ingest_workers, dispatch)
+
+
 @asynccontextmanager
 async def open_ingestion(runtime: Runtime) -> AsyncIterator[None]:
     """Connect the MQTT links and the ingestion writer behind them.
@@ -197,6 +247,7 @@ async def open_ingestion(runtime: Runtime) -> AsyncIterator[None]:
     endpoint, protocol = _mqtt_endpoint(runtime)
     shared_group = None if runtime.broker is not None else settings.mqtt_shared_group
     links: dict[str, MqttLink] = {}
+    workers = _ingest_workers(runtime)
 
     def ack(message: InboundMessage) -> None:
         link = links.get(message.lane)
@@ -221,13 +272,9 @@ async def open_ingestion(runtime: Runtime) -> AsyncIterator[None]:
             return
         ingestor.submit(message)
 
-    for lane, planned, suffix, expiry_s in lane_plan(settings, shared_group):
-        client_id = f"{settings.mqtt_client_id}{suffix}"
-        probe_channel = "event" if lane == ALARM_LANE else "reading"
-        subscriptions = planned
-        if shared_group is not None and lane != ALARM_LANE:
-            # A shared subscription may hand our probe to another instance.
-            subscriptions += ((probe_topic(client_id, probe_channel), 1),)
+    for lane, client_id, probe_channel, subscriptions, expiry_s in _links_plan(
+        settings, shared_group, with_workers=workers is not None
+    ):
         links[lane] = MqttLink(
             endpoint,
             client_id=client_id,
@@ -236,11 +283,15 @@ async def open_ingestion(runtime: Runtime) -> AsyncIterator[None]:
             on_message=on_message,
             session_expiry_s=expiry_s,
             lane=lane,
+            admit=ingestor.admit,
         )
         probes[lane] = LaneProbe(links[lane], probe_channel)
     for subscriber in runtime.batch_subscribers:
         ingestor.subscribe(subscriber)
     ingestor.start()
+    if workers is not None:
+        await workers.start()
+        runtime.ingest_workers = workers
     await asyncio.gather(*(link.start() for link in links.values()))
     runtime.mqtt, runtime.alarm_lane, runtime.ingestor = links["main"], links[ALARM_LANE], ingestor
     runtime.lane_probes = {"readings": probes["main"], "alarms": probes[ALARM_LANE]}
@@ -249,6 +300,9 @@ async def open_ingestion(runtime: Runtime) -> AsyncIterator[None]:
     finally:
         runtime.lane_probes = {}
         runtime.mqtt = runtime.alarm_lane = runtime.ingestor = None
+        if workers is not None:
+            runtime.ingest_workers = None
+            await workers.stop()
         with contextlib.suppress(TimeoutError):
             await ingestor.drain(within_s=5)
         for link in links.values():

@@ -17,6 +17,7 @@ from server.settings import Settings
 if TYPE_CHECKING:
     from server.alarm_path import AlarmPipeline
     from server.checkin_path import CheckinPipeline
+    from server.ingest_workers import IngestWorkers
 
 
 @dataclass
@@ -32,6 +33,8 @@ class Runtime:
     ingestor: Ingestor | None = None
     # Each MQTT lane's end-to-end probe, by the name /readyz gives it.
     lane_probes: dict[str, LaneProbe] = field(default_factory=dict)
+    # Worker processes taking the reading lane (VAKI_INGEST_WORKERS), when there are any.
+    ingest_workers: IngestWorkers | None = None
     # Called with every committed batch of readings and events (the alarm path hooks in here).
     batch_subscribers: list[BatchSubscriber] = field(default_factory=list)
     scheduler: AsyncIOScheduler | None = None

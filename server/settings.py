@@ -78,6 +78,13 @@ class Settings(BaseSettings):
         "short, so the broker stops handing a dead instance its share within seconds "
         "(devices resend what was not acked). Alarm events are never shared.",
     )
+    ingest_workers: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="Processes that ingest readings on an MQTT 5 shared subscription, so one "
+        "box uses every core (0: in the main process; needs VAKI_MQTT_URL).",
+    )
     mqtt_protocol: Literal["auto", "5", "3.1.1"] = Field(
         default="auto",
         description="MQTT protocol version; auto tries 5 and falls back to 3.1.1.",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
 from devices.contract import (
@@ -22,20 +22,34 @@ from devices.mqtt import InboundMessage
 
 
 class _Planning(_RawPlanning):
-    """Sorting a batch of messages into the rows, dead letters and acks of one write."""
+    """Sorting a batch of messages into the rows, dead letters and acks of one write.
+
+    Planning may run on a worker thread while the event loop goes on, so it reads only what
+    it is handed (the batch's senders and the topics being cleared, copied on the loop) and
+    writes only into its own plan; the loop applies the plan's changes after the commit.
+    """
 
     _clock: Callable[[], datetime]
-    _devices: dict[str, _DeviceInfo]
-    _cleared: set[str]
 
-    def _plan(self, batch: Iterable[InboundMessage]) -> _Plan:
+    def _plan(
+        self,
+        batch: Iterable[InboundMessage],
+        devices: Mapping[str, _DeviceInfo],
+        cleared: frozenset[str],
+    ) -> _Plan:
         """Sort each message into rows, dead letters and acks."""
         plan = _Plan()
         for message in batch:
-            self._plan_message(plan, message)
+            self._plan_message(plan, message, devices, cleared)
         return plan
 
-    def _plan_message(self, plan: _Plan, message: InboundMessage) -> None:
+    def _plan_message(
+        self,
+        plan: _Plan,
+        message: InboundMessage,
+        devices: Mapping[str, _DeviceInfo],
+        cleared: frozenset[str],
+    ) -> None:
         """One message: check topic and sender, then its channel's payload."""
         received_at = self._clock()
         try:
@@ -51,12 +65,12 @@ class _Planning(_RawPlanning):
                 _count(topic.channel, "retained_ignored")
                 plan.retained_to_clear.append(message.topic)
                 return
-            if not message.payload and message.topic in self._cleared:
+            if not message.payload and message.topic in cleared:
                 # The broker's echo of our own clearing of a retained message.
-                self._cleared.discard(message.topic)
+                plan.echoes.append(message.topic)
                 return
         device_id = topic.device_id
-        device = self._devices.get(device_id)
+        device = devices.get(device_id)
         if device is None and message.retain:
             # A retained status of a device that was never registered here (or was deleted)
             # replays on every start; one dead letter per start would say nothing new.

@@ -51,6 +51,8 @@ class _Plan:
     retained_to_clear: list[str] = field(default_factory=list)
     # Devices whose unusable raw message raises an alarm in this batch.
     unreadable_raised: set[str] = field(default_factory=set)
+    # Echoes of our own clearing of retained messages, seen in this batch.
+    echoes: list[str] = field(default_factory=list)
 
     def dead_letter(
         self, message: InboundMessage, reason: str, device_id: str | None, payload: bytes

@@ -3,6 +3,10 @@
 Alarm-lane messages (events) have a writer of their own, so no reading waits ahead of a
 panic. A batch the database refuses is retried with backoff and nothing is acknowledged
 meanwhile: the broker keeps the rest.
+
+Each lane's queue is bounded (``LANE_CAPACITY``): paho's thread waits in ``admit`` for room
+before it hands a message over, so a full queue stops paho reading from its socket and the
+broker holds the rest unacknowledged. Backpressure, never a drop.
 """
 
 from __future__ import annotations
@@ -11,9 +15,10 @@ import asyncio
 import contextlib
 import json
 import logging
+import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from sqlalchemy import select
@@ -43,6 +48,9 @@ ALARM_LANE = "alarm"
 BATCH_LINGER_S = 0.005
 _RETRY_MAX_S = 5.0
 _DEVICE_CACHE_TTL_S = 60.0
+# Messages each lane holds between paho and the database: a few batches' worth of readings,
+# and room for many more alarms than any home sends at once.
+LANE_CAPACITY = {"main": 4 * BATCH_MAX_MESSAGES, ALARM_LANE: BATCH_MAX_MESSAGES}
 
 
 class Ingestor(_Planning):
@@ -56,8 +64,10 @@ class Ingestor(_Planning):
         publish: Callable[[str, bytes, int, bool], None],
         clock: Callable[[], datetime] = utcnow,
         dead_letters_per_device: int = DEAD_LETTERS_PER_DEVICE,
+        capacity: Mapping[str, int] = LANE_CAPACITY,
     ) -> None:
-        """``ack`` PUBACKs a message to the broker; ``publish`` sends the device acks."""
+        """``ack`` PUBACKs a message to the broker; ``publish`` sends the device acks;
+        ``capacity`` bounds each lane's queue."""
         self._engine = engine
         self.dead_letters_per_device = dead_letters_per_device
         self._unreadable = UnreadableWindow()
@@ -78,6 +88,9 @@ class Ingestor(_Planning):
         self.committed_messages = 0
         self._busy = 0
         self._cleared: set[str] = set()
+        # Room left in each lane's queue; paho's thread takes it, the writer gives it back.
+        self._room = {lane: threading.BoundedSemaphore(size) for lane, size in capacity.items()}
+        self._stopping = threading.Event()
 
     def subscribe(self, subscriber: BatchSubscriber) -> None:
         """Call ``subscriber`` with every committed batch (after the commit)."""
@@ -87,6 +100,24 @@ class Ingestor(_Planning):
     def backlog(self) -> int:
         """Messages received and not yet committed."""
         return len(self._pending) + len(self._pending_alarms)
+
+    def admit(self, message: InboundMessage) -> None:
+        """On paho's thread, before ``submit``: wait for room in the message's lane.
+
+        Waiting here stops paho reading its socket, so the broker holds what follows
+        (unacknowledged, so nothing is lost); after ``stop`` nothing waits any longer.
+        """
+        room = self._room["main" if message.lane != ALARM_LANE else ALARM_LANE]
+        while not room.acquire(timeout=0.5):
+            if self._stopping.is_set():
+                return
+
+    def _give_back(self, lane: str, count: int) -> None:
+        """Room for ``count`` more messages in ``lane`` (their batch is committed)."""
+        room = self._room[lane]
+        for _ in range(count):
+            with contextlib.suppress(ValueError):  # submitted without ``admit`` (tests)
+                room.release()
 
     def submit(self, message: InboundMessage) -> None:
         """Take a message (on the event loop); the writer task picks it up."""
@@ -109,6 +140,7 @@ class Ingestor(_Planning):
 
     async def stop(self) -> None:
         """Stop the writers; uncommitted messages stay unacked, so the broker keeps them."""
+        self._stopping.set()
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
@@ -161,6 +193,7 @@ class Ingestor(_Planning):
             for _ in batch:
                 queue.popleft()
             BACKLOG.dec(len(batch))
+            self._give_back(ALARM_LANE if queue is self._pending_alarms else "main", len(batch))
             delay = 0.1
             if not self.database_ok:
                 log.info("database is back; ingestion resumed")
@@ -169,14 +202,20 @@ class Ingestor(_Planning):
     async def _write(self, batch: list[InboundMessage]) -> None:
         """Validate, write and commit one batch, then acknowledge and notify."""
         started = time.perf_counter()
-        await self._load_devices(batch)
+        senders = await self._load_devices(batch)
+        cleared = frozenset(self._cleared)
         # Validating a big batch is CPU work: off the event loop, so the alarm lane and the
-        # web requests go on meanwhile.
-        plan = await asyncio.to_thread(self._plan, batch) if len(batch) > 32 else self._plan(batch)
+        # web requests go on meanwhile. It reads only the copies it is handed.
+        if len(batch) > 32:
+            plan = await asyncio.to_thread(self._plan, batch, senders, cleared)
+        else:
+            plan = self._plan(batch, senders, cleared)
         async with self._engine.begin() as connection:
             readings, events = await store_plan(connection, plan, self.dead_letters_per_device)
         BATCH_SECONDS.observe(time.perf_counter() - started)
-        # Committed: now, and only now, the broker and the devices may forget these.
+        # Committed: now, and only now, the broker and the devices may forget these (and a
+        # batch retried after a failed commit still recognises the echoes it holds).
+        self._cleared.difference_update(plan.echoes)
         for message in batch:
             self._ack_broker(message)
         for device_id, ids in plan.acks.items():
@@ -199,17 +238,26 @@ class Ingestor(_Planning):
                 except Exception:
                     log.exception("a subscriber failed on a committed batch")
 
-    async def _load_devices(self, batch: list[InboundMessage]) -> None:
-        """Fill the device cache for the senders in the batch that it lacks or holds too long."""
+    async def _load_devices(self, batch: list[InboundMessage]) -> dict[str, _DeviceInfo]:
+        """Fill the device cache for the senders in the batch that it lacks or holds too long;
+        return the batch's senders (a copy, for planning off the loop)."""
         now = time.monotonic()
         wanted = set()
+        senders = set()
         for message in batch:
             device_id = _device_id_of(message.topic)
-            cached = self._devices.get(device_id) if device_id else None
-            if device_id and (cached is None or now - cached.seen_at > _DEVICE_CACHE_TTL_S):
+            if device_id is None:
+                continue
+            senders.add(device_id)
+            cached = self._devices.get(device_id)
+            if cached is None or now - cached.seen_at > _DEVICE_CACHE_TTL_S:
                 wanted.add(device_id)
-        if not wanted:
-            return
+        if wanted:
+            await self._fetch_devices(wanted, now)
+        return {d: info for d in senders if (info := self._devices.get(d)) is not None}
+
+    async def _fetch_devices(self, wanted: set[str], now: float) -> None:
+        """Read the wanted devices into the cache."""
         async with self._engine.connect() as connection:
             rows = await connection.execute(
                 select(

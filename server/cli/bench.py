@@ -71,6 +71,9 @@ def bench_ingest(
     publishers: Annotated[int, typer.Option(help="Publisher processes.")] = 2,
     window: Annotated[int, typer.Option(help="Unacked readings each device keeps.")] = 50,
     batch: Annotated[int, typer.Option(help="Readings per message (a hub batches).")] = 1,
+    workers: Annotated[
+        int, typer.Option(help="Ingest worker processes (MQTT 5 shared subscription).")
+    ] = 0,
     broker: Annotated[
         str,
         typer.Option(
@@ -97,6 +100,7 @@ def bench_ingest(
         publishers=publishers,
         window=window,
         batch=batch,
+        workers=workers,
     )
     _print_figures(
         _run_bench(database_url, broker, lambda run: bench.run_ingest_bench(run, config)), as_json
@@ -125,6 +129,30 @@ def bench_alerts(
         tier_timeout_s=2,
     )
     figures = _run_bench(None, broker, lambda run: bench.run_alert_bench(run, config))
+    _print_figures(figures, as_json)
+
+
+@app.command("soak")
+def bench_soak(
+    seconds: Annotated[float, typer.Option(help="How long readings and panics go on.")] = 300.0,
+    readings: Annotated[int, typer.Option(help="Background readings per second.")] = 100,
+    panic_every: Annotated[float, typer.Option(help="Seconds between panic presses.")] = 3.0,
+    broker: Annotated[
+        str, typer.Option(help="configured, embedded (the default's), or mosquitto.")
+    ] = "configured",
+    quick: Annotated[
+        bool, typer.Option("--quick", help="One minute (unless --seconds says otherwise).")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Last line: one JSON object.")] = False,
+) -> None:
+    """Minutes of readings plus panics: panic → console p50/p99, panics lost, memory growth."""
+    _require_bench()
+    import bench
+
+    if quick and seconds == 300.0:
+        seconds = 60.0
+    config = bench.SoakConfig(seconds=seconds, readings_per_s=readings, panic_every_s=panic_every)
+    figures = _run_bench(None, broker, lambda run: bench.run_soak_bench(run, config))
     _print_figures(figures, as_json)
 
 

@@ -42,6 +42,10 @@ def serve(
     demo: Annotated[bool, typer.Option("--demo", help="Load the demo world first.")] = False,
     host: Annotated[str | None, typer.Option(help="Override VAKI_HTTP_HOST.")] = None,
     port: Annotated[int | None, typer.Option(help="Override VAKI_HTTP_PORT.")] = None,
+    ingest_workers: Annotated[
+        int | None,
+        typer.Option(help="Override VAKI_INGEST_WORKERS: processes ingesting readings."),
+    ] = None,
 ) -> None:
     """Run the service: web pages, API, MQTT ingestion and the scheduler."""
     settings = load_settings()
@@ -49,6 +53,8 @@ def serve(
         settings.http_host = host
     if port is not None:
         settings.http_port = port
+    if ingest_workers is not None:
+        settings.ingest_workers = ingest_workers
     if demo and settings.demo_homes == 0:
         settings.demo_homes = 25
     configure_logging(settings)
