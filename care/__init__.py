@@ -19,7 +19,7 @@ from care.errors import (
     NotFoundError,
     StateConflictError,
 )
-from care.instance_secret import instance_key
+from care.instance_secret import MASTER, instance_key, new_master_value
 from care.models import (
     AccessLogEntry,
     ApiToken,
@@ -48,6 +48,7 @@ from care.secrets import (
     verify_secret,
 )
 from care.service import AccessLogLine, ResidentService, visible_resident
+from care.staff_service import StaffService
 from care.storage import BigIntId, UTCDateTime, as_utc, utcnow
 from care.tokens import (
     TokenInfo,
@@ -59,7 +60,15 @@ from care.tokens import (
     team_ids_of,
     token_for,
 )
-from care.totp import accept_totp, enrol_totp, totp_secret_of
+from care.totp import (
+    ENCRYPTED_PREFIX,
+    accept_totp,
+    enrol_totp,
+    open_totp_secret,
+    seal_totp_secret,
+    totp_key,
+    totp_secret_of,
+)
 
 MODELS = (
     Organisation,
@@ -77,6 +86,8 @@ MODELS = (
 )
 
 __all__ = [
+    "ENCRYPTED_PREFIX",
+    "MASTER",
     "MODELS",
     "ROLE_PERMISSIONS",
     "AccessLogEntry",
@@ -101,6 +112,7 @@ __all__ = [
     "ResidentTeam",
     "StaffPreferenceService",
     "StaffRole",
+    "StaffService",
     "StaffSession",
     "StaffUser",
     "StateConflictError",
@@ -123,14 +135,18 @@ __all__ = [
     "list_api_tokens",
     "log_access",
     "may",
+    "new_master_value",
     "new_secret",
+    "open_totp_secret",
     "require",
     "resident_team_ids",
     "residents_of_teams",
     "revoke_api_token",
+    "seal_totp_secret",
     "staff_for_token",
     "team_ids_of",
     "token_for",
+    "totp_key",
     "totp_secret_of",
     "utcnow",
     "verify_machine_secret",

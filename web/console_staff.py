@@ -14,12 +14,11 @@ from typing import Any
 
 from litestar import Request, get, post
 from litestar.di import NamedDependency
-from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import care
@@ -51,27 +50,9 @@ async def _coordinator(
     return viewer
 
 
-async def _team_staff(session: AsyncSession, viewer: Viewer) -> list[care.StaffUser]:
-    """Everyone who shares a care team with the viewer, by name."""
-    found = await session.exec(
-        select(care.StaffUser)
-        .join(care.TeamMembership, col(care.TeamMembership.staff_id) == col(care.StaffUser.id))
-        .where(col(care.TeamMembership.team_id).in_(viewer.identity.team_ids))
-        .distinct()
-        .order_by(col(care.StaffUser.full_name))
-    )
-    return list(found.all())
-
-
-async def _colleague(
-    sessions: async_sessionmaker[AsyncSession], viewer: Viewer, staff_id: int
-) -> care.StaffUser:
-    """A staff member of the viewer's teams; 404 for anyone else."""
-    async with sessions() as session:
-        for staff in await _team_staff(session, viewer):
-            if staff.id == staff_id:
-                return staff
-    raise NotFoundException(f"no staff member {staff_id}")
+def _staff(request: Request[Any, Any, Any]) -> care.StaffService:
+    """The staff service over the request's database."""
+    return care.StaffService(staff_access_of(request).sessions())
 
 
 @get("/console/staff", include_in_schema=False)
@@ -80,8 +61,8 @@ async def staff_page(request: Request[Any, Any, Any], sessions: Sessions) -> Tem
     viewer = await _coordinator(request, sessions)
     access = staff_access_of(request)
     signing_in = SignInService(access.sessions(), access.policy)
-    async with sessions() as session:
-        members = await _team_staff(session, viewer)
+    identity = viewer.identity
+    members = await _staff(request).colleagues(identity.role, identity.team_ids)
     rows = []
     for staff in members:
         state = await signing_in.lock_state(staff.username)
@@ -102,7 +83,8 @@ async def unlock(
 ) -> Redirect:
     """Forget a colleague's failed sign-ins, so they can sign in again at once."""
     viewer = await _coordinator(request, sessions)
-    staff = await _colleague(sessions, viewer, staff_id)
+    identity = viewer.identity
+    staff = await _staff(request).colleague(identity.role, identity.team_ids, staff_id)
     access = staff_access_of(request)
     cleared = await SignInService(access.sessions(), access.policy).unlock(staff.username)
     log.info(
@@ -120,12 +102,11 @@ async def deactivate(
 ) -> Redirect:
     """A colleague who has left: no more sign-in, their sessions and API tokens end."""
     viewer = await _coordinator(request, sessions)
-    staff = await _colleague(sessions, viewer, staff_id)
-    if staff.id == viewer.identity.staff_id:
+    identity = viewer.identity
+    staff = await _staff(request).colleague(identity.role, identity.team_ids, staff_id)
+    if staff.id == identity.staff_id:
         return back_to("/console/staff?notice=not_yourself")
-    async with sessions() as session:
-        await care.deactivate_staff(session, staff.username)
-        await session.commit()
+    await _staff(request).deactivate(identity.role, staff.username)
     log.info("staff deactivated: %r by %r", staff.username, viewer.identity.username)
     return back_to("/console/staff?notice=deactivated")
 

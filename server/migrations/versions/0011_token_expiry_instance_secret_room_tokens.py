@@ -12,8 +12,14 @@ import sqlalchemy as sa
 from alembic import op
 
 import care
-from care.instance_secret import MASTER, new_master_value
-from care.totp import ENCRYPTED_PREFIX, open_totp_secret, seal_totp_secret, totp_key
+from care import (
+    ENCRYPTED_PREFIX,
+    MASTER,
+    new_master_value,
+    open_totp_secret,
+    seal_totp_secret,
+    totp_key,
+)
 
 revision: str = '0011'
 down_revision: str | None = '0010'
