@@ -36,6 +36,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from alerts.changes import AlertChange
 from alerts.channels import Channel
 from alerts.channels.guard import GuardedChannel
+from alerts.claims import claimable
 from alerts.deliveries import Delivery, DeliveryDesk
 from alerts.fallback import FALLBACK_CHANNELS, FallbackContact, fallback_recipients
 from alerts.lifecycle import AlertLifecycle, timeline
@@ -215,14 +216,9 @@ class EscalationEngine:
                 .order_by(col(EscalationStep.due_at))
                 .limit(limit)
             )
-            if session.bind is not None and session.bind.dialect.name == "postgresql":
-                ids = list((await session.exec(candidates.with_for_update(skip_locked=True))).all())
-                if not ids:
-                    return []
-                where = col(EscalationStep.id).in_(ids)
-            else:
-                # SQLite has one writer at a time: the UPDATE itself is the claim.
-                where = col(EscalationStep.id).in_(candidates.scalar_subquery())
+            where = await claimable(session, candidates, col(EscalationStep.id))
+            if where is None:
+                return []
             result = await session.exec(
                 update(EscalationStep)
                 .where(where, due)

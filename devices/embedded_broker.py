@@ -89,10 +89,94 @@ def read_broker_address(data_dir: Path) -> BrokerAddress | None:
     return address
 
 
-class EmbeddedBroker:
+class SupervisedBroker:
+    """A broker child process, restarted on its ports whenever it dies and stopped on demand.
+
+    A subclass sets ``host``, ``preferred_port`` and ``data_dir`` and starts the child in
+    ``_launch``, which sets ``_process`` and writes the state file.
+    """
+
+    # How the log names the child ("private Mosquitto exited with code 1").
+    child_words = "MQTT broker"
+    host: str
+    preferred_port: int
+    data_dir: Path
+    port: int | None
+    port_was_taken: bool
+
+    def __init__(self) -> None:
+        """No child yet."""
+        self._process: asyncio.subprocess.Process | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+
+    def is_alive(self) -> bool:
+        """True while the child process runs."""
+        return self._process is not None and self._process.returncode is None
+
+    def _pick_port(self) -> None:
+        """The devices' port: the preferred one when free, else any free one."""
+        port = self.preferred_port
+        if port == 0 or not port_is_free(self.host, port):
+            self.port_was_taken = port != 0
+            port = free_port(self.host)
+        self.port = port
+
+    def _send_reload(self) -> None:
+        """SIGHUP to a running child: it reads the logins again."""
+        process = self._process
+        if process is not None and process.returncode is None:
+            process.send_signal(signal.SIGHUP)
+
+    async def _launch(self) -> None:
+        """Start the child and wait until it accepts connections."""
+        raise NotImplementedError
+
+    async def _supervise(self) -> None:
+        """Restart the child on the same ports whenever it dies."""
+        # ``stop`` cancels this task before it stops the child, so every exit seen here is
+        # unexpected.
+        while True:
+            process = self._process
+            assert process is not None
+            code = await process.wait()
+            log.error("%s exited with code %s; restarting it", self.child_words, code)
+            await asyncio.sleep(1.0)
+            try:
+                await self._launch()
+            except BrokerStartError:
+                log.exception("%s failed to restart; trying again", self.child_words)
+
+    async def stop(self) -> None:
+        """Stop supervising and stop the child: SIGTERM, then SIGKILL after five seconds."""
+        supervisor, self._supervisor = self._supervisor, None
+        if supervisor is not None:
+            supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await supervisor
+        process, self._process = self._process, None
+        with contextlib.suppress(FileNotFoundError):
+            (self.data_dir / STATE_FILE).unlink()
+        if process is not None:
+            await self._terminate(process)
+
+    @staticmethod
+    async def _terminate(process: asyncio.subprocess.Process) -> None:
+        """SIGTERM, then SIGKILL if the child has not exited within five seconds."""
+        if process.returncode is not None:
+            return
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), 5)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+class EmbeddedBroker(SupervisedBroker):
     """Starts and stops the broker child process (amqtt, where Mosquitto is not installed)."""
 
     name = "embedded (amqtt)"
+    child_words = "embedded MQTT broker"
     # amqtt speaks MQTT 3.1.1 only.
     protocol = "3.1.1"
 
@@ -106,6 +190,7 @@ class EmbeddedBroker:
         server_client_id: str = "vaki-server",
     ) -> None:
         """Remember where to listen and whom to authenticate against."""
+        super().__init__()
         self.host = host
         self.server_client_id = server_client_id
         self._logins: tuple[tuple[str, str], ...] = ()
@@ -115,8 +200,6 @@ class EmbeddedBroker:
         self.secret = os.urandom(24).hex()
         self.port: int | None = None
         self.port_was_taken = False
-        self._process: asyncio.subprocess.Process | None = None
-        self._supervisor: asyncio.Task[None] | None = None
 
     @property
     def connect_host(self) -> str:
@@ -133,10 +216,6 @@ class EmbeddedBroker:
         """The address the server's own connections use."""
         return self.connect_host
 
-    def is_alive(self) -> bool:
-        """True while the child process runs."""
-        return self._process is not None and self._process.returncode is None
-
     async def reload(self, logins: Iterable[tuple[str, str]]) -> bool:
         """Tell the child the registry changed (SIGHUP), so revoked devices are disconnected.
 
@@ -146,19 +225,13 @@ class EmbeddedBroker:
         if wanted == self._logins:
             return False
         self._logins = wanted
-        process = self._process
-        if process is not None and process.returncode is None:
-            process.send_signal(signal.SIGHUP)
+        self._send_reload()
         return True
 
     async def start(self, logins: Iterable[tuple[str, str]] = ()) -> None:
         """Pick a port (the preferred one when free), start the child and supervise it."""
         self._logins = tuple(logins)
-        port = self.preferred_port
-        if port == 0 or not port_is_free(self.host, port):
-            self.port_was_taken = port != 0
-            port = free_port(self.host)
-        self.port = port
+        self._pick_port()
         await self._launch()
         self._supervisor = asyncio.create_task(self._supervise(), name="embedded-broker")
 
@@ -197,46 +270,6 @@ class EmbeddedBroker:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         address = BrokerAddress(self.connect_host, self.port, process.pid)
         (self.data_dir / STATE_FILE).write_text(address.to_json())
-
-    async def _supervise(self) -> None:
-        """Restart the child on the same port whenever it dies."""
-        # ``stop`` cancels this task before it stops the child, so every exit seen here is
-        # unexpected.
-        while True:
-            process = self._process
-            assert process is not None
-            code = await process.wait()
-            log.error("embedded MQTT broker exited with code %s; restarting it", code)
-            await asyncio.sleep(1.0)
-            try:
-                await self._launch()
-            except BrokerStartError:
-                log.exception("embedded MQTT broker failed to restart; trying again")
-
-    async def stop(self) -> None:
-        """Stop supervising and stop the child: SIGTERM, then SIGKILL after five seconds."""
-        supervisor, self._supervisor = self._supervisor, None
-        if supervisor is not None:
-            supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await supervisor
-        process, self._process = self._process, None
-        with contextlib.suppress(FileNotFoundError):
-            (self.data_dir / STATE_FILE).unlink()
-        if process is not None:
-            await self._terminate(process)
-
-    @staticmethod
-    async def _terminate(process: asyncio.subprocess.Process) -> None:
-        """SIGTERM, then SIGKILL if the child has not exited within five seconds."""
-        if process.returncode is not None:
-            return
-        process.terminate()
-        try:
-            await asyncio.wait_for(process.wait(), 5)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
 
 
 class LocalBroker(Protocol):

@@ -24,9 +24,9 @@ from devices.contract import MAX_PAYLOAD_BYTES
 from devices.embedded_broker import (
     STATE_FILE,
     BrokerAddress,
+    SupervisedBroker,
     _connect_host,
     free_port,
-    port_is_free,
     read_broker_address,
 )
 from devices.errors import BrokerStartError
@@ -127,10 +127,11 @@ def hand_logins_to_running_broker(
     return True
 
 
-class PrivateMosquitto:
+class PrivateMosquitto(SupervisedBroker):
     """Starts, reloads and stops a Mosquitto that only this server and its devices use."""
 
     name = "private Mosquitto"
+    child_words = "private Mosquitto"
     # The server speaks MQTT 5 to Mosquitto.
     protocol = "5"
 
@@ -144,6 +145,7 @@ class PrivateMosquitto:
         server_client_id: str = SERVICE_USERNAME,
     ) -> None:
         """Remember where to listen; nothing starts before ``start``."""
+        super().__init__()
         self.host = host
         self.server_client_id = server_client_id
         self.preferred_port = preferred_port
@@ -154,8 +156,6 @@ class PrivateMosquitto:
         self.service_port: int | None = None
         self.port_was_taken = False
         self._dir = data_dir / "mosquitto"
-        self._process: asyncio.subprocess.Process | None = None
-        self._supervisor: asyncio.Task[None] | None = None
         self._stderr_task: asyncio.Task[None] | None = None
         self._logins: tuple[tuple[str, str], ...] = ()
 
@@ -169,17 +169,9 @@ class PrivateMosquitto:
         """The address the server's own connections use."""
         return "127.0.0.1"
 
-    def is_alive(self) -> bool:
-        """True while the child process runs."""
-        return self._process is not None and self._process.returncode is None
-
     async def start(self, logins: Iterable[tuple[str, str]]) -> None:
         """Write the configuration for these device logins, start Mosquitto and supervise it."""
-        port = self.preferred_port
-        if port == 0 or not port_is_free(self.host, port):
-            self.port_was_taken = port != 0
-            port = free_port(self.host)
-        self.port = port
+        self._pick_port()
         self.service_port = free_port("127.0.0.1")
         self._dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self._dir, 0o700)
@@ -238,9 +230,7 @@ class PrivateMosquitto:
         self._write_private(
             self._dir / "devices.passwd", render_device_passwords(wanted, self.server_client_id)
         )
-        process = self._process
-        if process is not None and process.returncode is None:
-            process.send_signal(signal.SIGHUP)
+        self._send_reload()
         return True
 
     async def _launch(self) -> None:
@@ -288,45 +278,11 @@ class PrivateMosquitto:
         async for line in process.stderr:
             log.info("mosquitto: %s", line.decode("utf-8", "replace").rstrip())
 
-    async def _supervise(self) -> None:
-        """Restart the child on the same ports whenever it dies."""
-        while True:
-            process = self._process
-            assert process is not None
-            code = await process.wait()
-            log.error("private Mosquitto exited with code %s; restarting it", code)
-            await asyncio.sleep(1.0)
-            try:
-                await self._launch()
-            except BrokerStartError:
-                log.exception("private Mosquitto failed to restart; trying again")
-
     async def stop(self) -> None:
         """Stop supervising and stop the child: SIGTERM, then SIGKILL after five seconds."""
-        supervisor, self._supervisor = self._supervisor, None
-        if supervisor is not None:
-            supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await supervisor
-        process, self._process = self._process, None
-        with contextlib.suppress(FileNotFoundError):
-            (self.data_dir / STATE_FILE).unlink()
-        if process is not None:
-            await self._terminate(process)
+        await super().stop()
         relay, self._stderr_task = self._stderr_task, None
         if relay is not None:
             relay.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await relay
-
-    @staticmethod
-    async def _terminate(process: asyncio.subprocess.Process) -> None:
-        """SIGTERM, then SIGKILL if the child has not exited within five seconds."""
-        if process.returncode is not None:
-            return
-        process.terminate()
-        try:
-            await asyncio.wait_for(process.wait(), 5)
-        except TimeoutError:
-            process.kill()
-            await process.wait()

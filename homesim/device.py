@@ -222,14 +222,8 @@ class VirtualDevice:
         self, type: str, data: Mapping[str, Any] | None = None, ts: datetime | None = None
     ) -> str:
         """Send one event (never batched): outbox first, then publish; returns its id."""
-        message_id = self._next_id()
-        document: dict[str, Any] = {"id": message_id}
-        stamp = self._stamp(ts)
-        if stamp is not None:
-            document["ts"] = stamp
-        document["type"] = type
-        document["data"] = dict(data or {})
-        (entry,) = await self._enqueue([self._pending(message_id, "event", document)])
+        event = self._message("event", type, ts, "data", dict(data or {}))
+        (entry,) = await self._enqueue([event])
         self._publish([entry])
         return entry.id
 
@@ -307,14 +301,21 @@ class VirtualDevice:
         self, type: str, values: Mapping[str, float | None], ts: datetime | None
     ) -> Pending:
         """A reading as an outbox entry."""
+        return self._message("reading", type, ts, "values", dict(values))
+
+    def _message(
+        self, channel: str, type: str, ts: datetime | None, key: str, content: dict[str, Any]
+    ) -> Pending:
+        """A reading or an event as an outbox entry: a new id, the ts when there is a clock,
+        the type, and its ``values`` or ``data``."""
         message_id = self._next_id()
         document: dict[str, Any] = {"id": message_id}
         stamp = self._stamp(ts)
         if stamp is not None:
             document["ts"] = stamp
         document["type"] = type
-        document["values"] = dict(values)
-        return self._pending(message_id, "reading", document)
+        document[key] = content
+        return self._pending(message_id, channel, document)
 
     def _pending(self, message_id: str, channel: str, document: Mapping[str, Any]) -> Pending:
         """Serialise once: a resend must carry exactly the same bytes."""

@@ -178,26 +178,32 @@ _SHAPES: tuple[tuple[str, Say], ...] = (
 _COMPILED = tuple((re.compile(shape), say) for shape, say in _SHAPES)
 
 
-def in_words(problem: str) -> str:
-    """One of the domain's problems in the current language."""
-    for shape, say in _COMPILED:
-        found = shape.fullmatch(problem)
+def _said(shapes: tuple[tuple[re.Pattern[str], Say], ...], text: str) -> str:
+    """``text`` said by the first shape it fits whole; of no known shape, as it is."""
+    for shape, say in shapes:
+        found = shape.fullmatch(text)
         if found:
             return say(found)
-    return problem
+    return text
+
+
+def in_words(problem: str) -> str:
+    """One of the domain's problems in the current language."""
+    return _said(_COMPILED, problem)
 
 
 # --- Alerts said from their kind and parameters, never from the stored English title ------
 
-VITAL_NAMES = {
-    "spo2": ("Oxygen saturation", "%"),
-    "systolic": ("Systolic pressure", "mmHg"),
-    "diastolic": ("Diastolic pressure", "mmHg"),
-    "heart_rate": ("Heart rate", "bpm"),
-    "pulse": ("Pulse", "bpm"),
-    "temperature": ("Temperature", "°C"),
-    "glucose": ("Blood sugar", "mmol/L"),
-    "weight": ("Weight", "kg"),
+# The unit each measured value is shown in; its name comes from ``vital_name``.
+VITAL_UNITS = {
+    "spo2": "%",
+    "systolic": "mmHg",
+    "diastolic": "mmHg",
+    "heart_rate": "bpm",
+    "pulse": "bpm",
+    "temperature": "°C",
+    "glucose": "mmol/L",
+    "weight": "kg",
 }
 
 
@@ -238,14 +244,22 @@ def device_kind_name(kind: str) -> str:
     return names.get(kind, kind.replace("_", " "))
 
 
-def event_name(kind: str) -> str:
-    """A device event's type in words."""
-    names = {
+def _alarm_names() -> dict[str, str]:
+    """The alarms in words: the same for the device event and for the alert it raises."""
+    return {
         "panic": _("Panic button pressed"),
         "fall": _("Fall detected"),
         "help_request": _("Asked for help on the tablet"),
         "smoke": _("Smoke alarm"),
         "water_leak": _("Water leak"),
+        "unreadable_event": _("Unreadable alarm message from a device"),
+    }
+
+
+def event_name(kind: str) -> str:
+    """A device event's type in words."""
+    names = {
+        **_alarm_names(),
         "motion": _("Movement"),
         "door_open": _("Door opened"),
         "door_close": _("Door closed"),
@@ -254,7 +268,6 @@ def event_name(kind: str) -> str:
         "checkin_answer": _("Check-in answer"),
         "reminder_ack": _("Reminder confirmed"),
         "call_request": _("Asked to be called"),
-        "unreadable_event": _("Unreadable alarm message from a device"),
     }
     return names.get(kind, kind.replace("_", " "))
 
@@ -325,7 +338,7 @@ def _at(value: object) -> str:
 def _vital_facts(details: Mapping[str, Any]) -> list[str]:
     """The value that set a vital-sign alert off, and the limit it crossed."""
     name = str(details.get("field", ""))
-    _label, unit = VITAL_NAMES.get(name, (name, ""))
+    unit = VITAL_UNITS.get(name, "")
     value, low, high = details.get("value"), details.get("min"), details.get("max")
     facts = [f"{vital_name(name)} {_number(value)} {unit}".strip()]
     if isinstance(value, int | float) and high is not None and value > high:
@@ -393,12 +406,7 @@ def age(moment: datetime, now: datetime | None = None) -> str:
 def alert_kind_name(kind: str) -> str:
     """What kind of alert it is, in words (the same words as the console's pages)."""
     names = {
-        "panic": _("Panic button pressed"),
-        "fall": _("Fall detected"),
-        "help_request": _("Asked for help on the tablet"),
-        "smoke": _("Smoke alarm"),
-        "water_leak": _("Water leak"),
-        "unreadable_event": _("Unreadable alarm message from a device"),
+        **_alarm_names(),
         "vital_range": _("Vital sign out of range"),
         "weight_gain": _("Weight gain"),
         "night_door": _("Door opened at night"),
@@ -440,8 +448,4 @@ _REASONS_COMPILED = tuple((re.compile(shape), say) for shape, say in _REASONS)
 
 def reason_in_words(reason: str) -> str:
     """Why the data was read, in the current language; a reason of an unknown shape as it is."""
-    for shape, say in _REASONS_COMPILED:
-        found = shape.fullmatch(reason)
-        if found:
-            return say(found)
-    return reason
+    return _said(_REASONS_COMPILED, reason)

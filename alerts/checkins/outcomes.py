@@ -12,7 +12,8 @@ from sqlmodel import col, select
 from alerts.changes import AlertCandidate
 from alerts.checkins.answers import AnswerOutcome
 from alerts.checkins.plans import ALERTING_ANSWERS, CLAIM_BATCH, UNCLEAR
-from alerts.checkins.prompts import _aware, _is_postgres, _ServiceBase
+from alerts.checkins.prompts import _aware, _ServiceBase
+from alerts.claims import claimable
 from alerts.models import AlertSeverity, CheckinKind, CheckinPrompt, PromptStatus
 
 # How long a recorded outcome may wait for its alert before the sweep raises it anyway.
@@ -47,13 +48,9 @@ class _Closing(_ServiceBase):
         )
         async with self.sessions() as session, session.begin():
             candidates = select(CheckinPrompt.id).where(due).limit(CLAIM_BATCH * 5)
-            if _is_postgres(session):
-                ids = list((await session.exec(candidates.with_for_update(skip_locked=True))).all())
-                if not ids:
-                    return []
-                where = col(CheckinPrompt.id).in_(ids)
-            else:
-                where = col(CheckinPrompt.id).in_(candidates.scalar_subquery())
+            where = await claimable(session, candidates, col(CheckinPrompt.id))
+            if where is None:
+                return []
             result = await session.exec(
                 update(CheckinPrompt)
                 .where(where, due)

@@ -9,7 +9,8 @@ from sqlalchemy import and_, or_, update
 from sqlmodel import col, select
 
 from alerts.checkins.plans import CLAIM_BATCH, LEASE
-from alerts.checkins.prompts import OutgoingPrompt, _is_postgres, _ServiceBase, prompt_payload
+from alerts.checkins.prompts import OutgoingPrompt, _ServiceBase, prompt_payload
+from alerts.claims import claimable
 from alerts.models import CheckinPlan, CheckinPrompt, PromptStatus
 from care import Resident
 
@@ -45,13 +46,9 @@ class _Sending(_ServiceBase):
                 .order_by(col(CheckinPrompt.slot_at))
                 .limit(CLAIM_BATCH)
             )
-            if _is_postgres(session):
-                ids = list((await session.exec(candidates.with_for_update(skip_locked=True))).all())
-                if not ids:
-                    return []
-                where = col(CheckinPrompt.id).in_(ids)
-            else:
-                where = col(CheckinPrompt.id).in_(candidates.scalar_subquery())
+            where = await claimable(session, candidates, col(CheckinPrompt.id))
+            if where is None:
+                return []
             claimed = (
                 await session.exec(
                     update(CheckinPrompt)

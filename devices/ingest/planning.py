@@ -6,7 +6,6 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
 from devices.contract import (
-    UNREADABLE_EVENT,
     ContractError,
     Rejected,
     parse_event,
@@ -17,7 +16,14 @@ from devices.contract import (
 )
 from devices.ingest.metrics import _count
 from devices.ingest.raw import _RawPlanning
-from devices.ingest.rows import _device_id_of, _DeviceInfo, _event_row, _Plan, _reading_row
+from devices.ingest.rows import (
+    _device_id_of,
+    _DeviceInfo,
+    _event_row,
+    _Plan,
+    _reading_row,
+    _unreadable_row,
+)
 from devices.mqtt import InboundMessage
 
 
@@ -160,17 +166,7 @@ class _Planning(_RawPlanning):
             plan.dead_letter(message, err.reason, device_id, message.payload)
             message_id = err.message_id or raw_message_id(message.payload)
             plan.events.append(
-                {
-                    "device_id": device_id,
-                    "message_id": message_id,
-                    "resident_id": device.resident_id,
-                    "type": UNREADABLE_EVENT,
-                    "data": {"reason": err.reason},
-                    "device_ts": None,
-                    "received_at": received_at,
-                    "clock_skewed": False,
-                    "alarm_handled_at": None,  # it may have been a panic
-                }
+                _unreadable_row(message_id, device_id, device, received_at, {"reason": err.reason})
             )
             plan.ack(device_id, err.message_id)
             return

@@ -14,7 +14,6 @@ from datetime import datetime
 import firmware_bridge
 from devices.contract import (
     MAX_PAYLOAD_BYTES,
-    UNREADABLE_EVENT,
     ContractError,
     Rejected,
     StatusIn,
@@ -23,7 +22,7 @@ from devices.contract import (
     raw_message_id,
 )
 from devices.ingest.metrics import _count
-from devices.ingest.rows import _DeviceInfo, _event_row, _Plan, _reading_row
+from devices.ingest.rows import _DeviceInfo, _event_row, _Plan, _reading_row, _unreadable_row
 from devices.mqtt import InboundMessage
 from devices.raw_alarms import UnreadableWindow, unusable_reason
 
@@ -48,11 +47,9 @@ class _RawPlanning:
         From an alarm sensor, bytes that are too long, do not decode, decode to nothing or
         carry keys nobody knows raise ``unreadable_event``: they may have been an alarm.
         """
-        message_id = raw_message_id(message.payload)
-        if len(message.payload) > MAX_PAYLOAD_BYTES:
-            reason = (
-                f"payload is {len(message.payload)} bytes; the limit is {MAX_PAYLOAD_BYTES} bytes"
-            )
+
+        def set_aside(reason: str) -> None:
+            """Dead-letter this message; from an alarm sensor, raise ``unreadable_event``."""
             self._unusable_raw(
                 plan,
                 message,
@@ -60,32 +57,22 @@ class _RawPlanning:
                 device=device,
                 received_at=received_at,
                 reason=reason,
+            )
+
+        if len(message.payload) > MAX_PAYLOAD_BYTES:
+            set_aside(
+                f"payload is {len(message.payload)} bytes; the limit is {MAX_PAYLOAD_BYTES} bytes"
             )
             return
         try:
             decoded = firmware_bridge.decode(codec, message.payload)
         except firmware_bridge.FirmwareBridgeError as err:
-            reason = f"cannot decode {codec}: {err}"
-            self._unusable_raw(
-                plan,
-                message,
-                device_id=device_id,
-                device=device,
-                received_at=received_at,
-                reason=reason,
-            )
+            set_aside(f"cannot decode {codec}: {err}")
             return
         if device.alarm_capable:
             unusable = unusable_reason(codec, message.payload, decoded)
             if unusable is not None:
-                self._unusable_raw(
-                    plan,
-                    message,
-                    device_id=device_id,
-                    device=device,
-                    received_at=received_at,
-                    reason=unusable,
-                )
+                set_aside(unusable)
                 return
         message_id = raw_message_id(message.payload)
         for index, output in enumerate(decoded):
@@ -104,14 +91,7 @@ class _RawPlanning:
                 if isinstance(item, Rejected):
                     if device.alarm_capable:
                         # From an alarm sensor, a message we cannot use may hide an alarm.
-                        self._unusable_raw(
-                            plan,
-                            message,
-                            device_id=device_id,
-                            device=device,
-                            received_at=received_at,
-                            reason=f"{codec}: {item.reason}",
-                        )
+                        set_aside(f"{codec}: {item.reason}")
                         return
                     _count("raw", "dead_letter")
                     plan.dead_letter(message, f"{codec}: {item.reason}", device_id, encoded)
@@ -124,14 +104,7 @@ class _RawPlanning:
                 except ContractError as err:
                     reason = f"{codec}: {err.reason}"
                     if device.alarm_capable:
-                        self._unusable_raw(
-                            plan,
-                            message,
-                            device_id=device_id,
-                            device=device,
-                            received_at=received_at,
-                            reason=reason,
-                        )
+                        set_aside(reason)
                         return
                     _count("raw", "dead_letter")
                     plan.dead_letter(message, reason, device_id, message.payload)
@@ -173,15 +146,11 @@ class _RawPlanning:
         plan.dead_letter(message, f"{reason} (raised unreadable_event)", device_id, message.payload)
         plan.unreadable_raised.add(device_id)
         plan.events.append(
-            {
-                "device_id": device_id,
-                "message_id": f"raw-{message_id}",
-                "resident_id": device.resident_id,
-                "type": UNREADABLE_EVENT,
-                "data": {"reason": reason[:500], "topic": message.topic[:200]},
-                "device_ts": None,
-                "received_at": received_at,
-                "clock_skewed": False,
-                "alarm_handled_at": None,
-            }
+            _unreadable_row(
+                f"raw-{message_id}",
+                device_id,
+                device,
+                received_at,
+                {"reason": reason[:500], "topic": message.topic[:200]},
+            )
         )

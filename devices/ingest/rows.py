@@ -12,6 +12,7 @@ from devices.contract import (
     CLOCK_SKEW_LIMIT,
     EVENT_TYPES,
     MAX_PAYLOAD_BYTES,
+    UNREADABLE_EVENT,
     EventIn,
     ReadingIn,
     StatusIn,
@@ -111,6 +112,28 @@ def _event_row(
         **_row(item, device_id, device, received_at),
         "data": item.data,
         "alarm_handled_at": None if is_alarm else received_at,
+    }
+
+
+def _unreadable_row(
+    message_id: str,
+    device_id: str,
+    device: _DeviceInfo,
+    received_at: datetime,
+    data: dict[str, Any],
+) -> dict[str, Any]:
+    """The event table row of an ``unreadable_event``: it may have been a panic, so it waits
+    for the alarm path."""
+    return {
+        "device_id": device_id,
+        "message_id": message_id,
+        "resident_id": device.resident_id,
+        "type": UNREADABLE_EVENT,
+        "data": data,
+        "device_ts": None,
+        "received_at": received_at,
+        "clock_skewed": False,
+        "alarm_handled_at": None,
     }
 
 

@@ -4,7 +4,6 @@ world of the web tests, and helpers to attack it as a browser or a script would.
 from __future__ import annotations
 
 import asyncio
-import re
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from server.app import create_app
 from server.db import create_engine, session_factory
 from server.settings import Settings
-from tests.web.conftest import PASSWORD, Clock, World, make_world
+from tests.web.conftest import Clock, World, make_world
 
 
 @dataclass
@@ -93,28 +92,3 @@ async def served(
     finally:
         await stop(server, task)
         await engine.dispose()
-
-
-def hidden(page: str, name: str) -> str:
-    """The value of a hidden form field in an HTML page."""
-    found = re.search(rf'name="{name}" value="([^"]*)"', page)
-    assert found, f"no {name} in the page"
-    return found.group(1)
-
-
-async def sign_in(
-    client: httpx.AsyncClient, username: str, password: str = PASSWORD, code: str = ""
-) -> httpx.Response:
-    """Open the sign-in page and submit it, as a browser does."""
-    form = await client.get("/login")
-    assert form.status_code == 200, form.text
-    return await client.post(
-        "/login",
-        data={
-            "form_token": hidden(form.text, "form_token"),
-            "next": "/console/",
-            "username": username,
-            "password": password,
-            "code": code,
-        },
-    )

@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import websockets
 from litestar.channels import ChannelsPlugin
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -28,7 +27,7 @@ import video
 from server.app import create_app
 from server.db import create_engine, session_factory
 from server.settings import Settings
-from tests.conftest import free_port
+from tests.security.conftest import serve, stop
 from tests.web.conftest import PASSWORD, World, make_world, sign_in
 from web.sessions import csrf_token_for
 
@@ -119,27 +118,21 @@ async def _populate(sessions: async_sessionmaker[AsyncSession], world: World) ->
 async def served(settings: Settings) -> AsyncIterator[Served]:
     """``create_app`` served by uvicorn in this event loop, with the embedded broker."""
     settings.video_secret = "a-test-video-secret-of-32-bytes!"
-    port = free_port()
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
-    task = asyncio.create_task(server.serve())
+    server, task, url = await serve(app)
     engine = create_engine(settings.effective_database_url)
     try:
-        while not server.started:
-            assert not task.done(), "the app did not start"
-            await asyncio.sleep(0.05)
         sessions = session_factory(engine)
         world = await make_world(sessions)
         made = await _populate(sessions, world)
         yield Served(
-            url=f"127.0.0.1:{port}",
+            url=url.removeprefix("http://"),
             app_channels=app.plugins.get(ChannelsPlugin),
             world=world,
             **made,
         )
     finally:
-        server.should_exit = True
-        await task
+        await stop(server, task)
         await engine.dispose()
 
 

@@ -3,7 +3,8 @@ nested a thousand deep) is refused in words, never with a server error."""
 
 from __future__ import annotations
 
-from tests.security.conftest import Served, sign_in
+from tests.security.conftest import Served
+from tests.web.conftest import sign_in
 
 
 async def test_every_kind_of_response_carries_the_headers(served: Served) -> None:

@@ -11,8 +11,8 @@ import pyotp
 
 import care
 import devices
-from tests.security.conftest import Served, sign_in
-from tests.web.conftest import PASSWORD
+from tests.security.conftest import Served
+from tests.web.conftest import PASSWORD, sign_in
 
 WRONG = "Wrong username or password."
 

@@ -16,8 +16,8 @@ from sqlmodel import col
 
 import care
 from tests.conftest import VAKI, ServedVaki
-from tests.security.conftest import Served, hidden, sign_in
-from tests.web.conftest import PASSWORD
+from tests.security.conftest import Served
+from tests.web.conftest import PASSWORD, hidden, sign_in
 
 
 async def _token(served: Served, username: str = "helga", **kwargs: object) -> str:

@@ -15,7 +15,8 @@ import websockets
 import devices
 from server.app import create_app
 from server.settings import Settings
-from tests.security.conftest import Served, serve, sign_in, stop
+from tests.security.conftest import Served, serve, stop
+from tests.web.conftest import sign_in
 
 
 async def _call_with_tablet(served: Served) -> tuple[int, dict[str, str]]:

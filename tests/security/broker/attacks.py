@@ -171,6 +171,17 @@ def acked(probe: MqttProbe, message_id: str, timeout: float = 15) -> bool:
     return False
 
 
+async def topics_until_acked(probe: MqttProbe, message_id: str) -> list[str]:
+    """The topics of all that reaches the device up to the server's ack naming
+    ``message_id``, that ack included."""
+    received = []
+    while True:
+        message = await asyncio.to_thread(probe.next_message, 15)
+        received.append(message.topic)
+        if message.topic.endswith("/ack") and message_id in json.loads(message.payload)["ids"]:
+            return received
+
+
 async def alert_kinds(sessions: async_sessionmaker[AsyncSession], resident_id: int) -> list[str]:
     """The kinds of the resident's alerts, oldest first."""
     async with sessions() as session:

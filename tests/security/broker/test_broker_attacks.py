@@ -25,6 +25,7 @@ from tests.security.broker.attacks import (
     event,
     raw_connect,
     record,
+    topics_until_acked,
     wait_for_alert,
 )
 
@@ -133,12 +134,7 @@ async def test_a_will_cannot_speak_for_another_device_or_command_a_tablet(
             devices.device_topic(world.tablet.device_id, "reading"),
             json.dumps({"id": "t-1", "type": "weight", "values": {"weight": 70.0}}).encode(),
         )
-        received = []
-        while True:
-            message = await asyncio.to_thread(tablet.next_message, 15)
-            received.append(message.topic)
-            if message.topic.endswith("/ack") and "t-1" in json.loads(message.payload)["ids"]:
-                break
+        received = await topics_until_acked(tablet, "t-1")
         commands = [topic for topic in received if topic.endswith("/cmd")]
         assert commands == []
     finally:
@@ -195,12 +191,7 @@ async def test_retained_statuses_are_not_replayed_to_other_devices(
             devices.device_topic(world.scale.device_id, "reading"),
             json.dumps({"id": "s-1", "type": "weight", "values": {"weight": 80.0}}).encode(),
         )
-        received = []
-        while True:
-            message = await asyncio.to_thread(scale.next_message, 15)
-            received.append(message.topic)
-            if message.topic.endswith("/ack") and "s-1" in json.loads(message.payload)["ids"]:
-                break
+        received = await topics_until_acked(scale, "s-1")
         foreign = [t for t in received if not t.startswith(f"vaki/v1/d/{world.scale.device_id}/")]
         assert foreign == []
         for _ in range(4):
