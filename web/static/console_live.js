@@ -1,8 +1,10 @@
-// The console's one live connection, on every page: a critical alert nobody has acknowledged
-// shows a banner, flashes the title and sounds again and again until someone acknowledges it
-// (or this nurse mutes that one alert); a browser notification goes up when the page is in the
-// background. A resident asking to be called chimes. On every (re)connect the page fetches
-// again what it shows, so nothing said while the line was down is missed.
+// The console's one live connection, on every page: a critical or high alert nobody has
+// acknowledged shows a banner, flashes the title and sounds again and again until someone
+// acknowledges it (or this nurse mutes that one ringing episode); a browser notification goes
+// up when the page is in the background. A re-fetch every 15 s stands in for a socket that
+// died without a word, and a signed-out page says so loudly. A resident asking to be called
+// chimes. On every (re)connect the page fetches again what it shows, so nothing said while
+// the line was down is missed.
 // Sound: browsers allow it after a click on the site, so signing in arms it; "Start shift"
 // arms it (and notifications) on a page opened without a click.
 (function () {
@@ -196,7 +198,7 @@
 
   function notify(alert) {
     if (!window.Notification || Notification.permission !== "granted") { return; }
-    try { if (window.sessionStorage.getItem("vaki.push") === key) { return; } } catch (e) { /* private mode */ }
+    try { if (window.sessionStorage.getItem("vaki.push") === words("push-key")) { return; } } catch (e) { /* private mode */ }
     try {
       var note = new Notification(alert.what, { body: alert.who + (alert.facts ? " · " + alert.facts : ""), tag: "vaki-alert-" + alert.id, requireInteraction: true });
       note.onclick = function () { window.focus(); window.location.assign(alert.url); };
