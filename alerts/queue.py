@@ -90,14 +90,14 @@ async def technical_problems(session: AsyncSession, team_ids: frozenset[int]) ->
 
 
 async def ringing_alerts(session: AsyncSession, team_ids: frozenset[int]) -> list[Alert]:
-    """Critical alerts nobody has acknowledged: these ring on every console page."""
+    """Critical and high alerts nobody has acknowledged: these ring on every console page."""
     if not team_ids:
         return []
     found = await session.exec(
         select(Alert).where(
             col(Alert.team_id).in_(sorted(team_ids)),
             Alert.status == AlertStatus.OPEN,
-            Alert.severity == AlertSeverity.CRITICAL,
+            col(Alert.severity).in_([AlertSeverity.CRITICAL, AlertSeverity.HIGH]),
         )
     )
     return sorted(found.all(), key=urgency)

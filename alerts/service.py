@@ -123,7 +123,7 @@ class AlertService:
             return await technical_problems(session, actor.team_ids)
 
     async def ringing(self, actor: Actor) -> list[QueueEntry]:
-        """Critical alerts nobody has acknowledged: they ring on every console page."""
+        """Critical and high alerts nobody has acknowledged: they ring on every console page."""
         if not actor.may(Permission.READ_CLINICAL):
             return []
         async with self._sessions() as session:

@@ -147,7 +147,7 @@ async def alert_queue_items(request: Request[Any, Any, Any], sessions: Sessions)
 
 @get("/console/live", include_in_schema=False)
 async def live_state(request: Request[Any, Any, Any], sessions: Sessions) -> dict[str, Any]:
-    """What must ring on every console page: critical alerts nobody has yet, waiting callers.
+    """What must ring on every console page: critical and high alerts nobody has yet, callers.
 
     Every page's live script fetches this when it (re)connects and after each change.
     """
@@ -173,6 +173,9 @@ async def live_state(request: Request[Any, Any, Any], sessions: Sessions) -> dic
                     )
                 ),
                 "since": entry.alert.first_seen_at.isoformat(),
+                # A new press or re-trigger counts up: a mute holds for one count.
+                "count": entry.alert.count,
+                "severity": str(entry.alert.severity),
                 "url": f"/console/alerts/{entry.alert.id}",
             }
             for entry in ringing

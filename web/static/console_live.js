@@ -1,14 +1,20 @@
-// The console's one live connection, on every page: a critical alert nobody has acknowledged
-// shows a banner, flashes the title and sounds again and again until someone acknowledges it
-// (or this nurse mutes that one alert); a browser notification goes up when the page is in the
-// background. A resident asking to be called chimes. On every (re)connect the page fetches
-// again what it shows, so nothing said while the line was down is missed.
+// The console's one live connection, on every page: a critical or high alert nobody has
+// acknowledged shows a banner, flashes the title and sounds again and again until someone
+// acknowledges it (or this nurse mutes that one ringing episode); a browser notification goes
+// up when the page is in the background. A re-fetch every 15 s stands in for a socket that
+// died without a word, and a signed-out page says so loudly. A resident asking to be called
+// chimes. On every (re)connect the page fetches again what it shows, so nothing said while
+// the line was down is missed.
 // Sound: browsers allow it after a click on the site, so signing in arms it; "Start shift"
 // arms it (and notifications) on a page opened without a click.
 (function () {
   "use strict";
 
+  // A critical alert sounds every 5 s, a high one every 30 s, until someone acknowledges it.
   var RING_EVERY_MS = 5000;
+  var RING_HIGH_EVERY_MS = 30000;
+  // The backstop for a socket that died without a word (a Wi-Fi roam, a laptop asleep).
+  var REFETCH_EVERY_MS = 15000;
   var FLASH_EVERY_MS = 1000;
   var csrfMeta = document.querySelector('meta[name="csrf-token"]');
   var csrf = csrfMeta ? csrfMeta.getAttribute("content") : "";
@@ -112,18 +118,26 @@
   var banner = document.getElementById("alarm-banner");
   var list = banner ? banner.querySelector("ul") : null;
   var baseTitle = document.title;
+  var heading = banner ? banner.querySelector("h2") : null;
+  var criticalHeading = heading ? heading.textContent : "";
   var ringing = [];
   var seen = {};
   var alarms = 0;
   var muted = {};
   try { muted = JSON.parse(window.sessionStorage.getItem("vaki.muted") || "{}"); } catch (e) { muted = {}; }
 
+  // A mute holds for one ringing episode: a second press or a re-trigger raises the count,
+  // and the alert rings again.
+  function episode(alert) { return alert.id + ":" + (alert.count || 1); }
+
+  function isMuted(alert) { return !!muted[episode(alert)]; }
+
   function audible() {
-    return ringing.filter(function (alert) { return !muted[alert.id]; });
+    return ringing.filter(function (alert) { return !isMuted(alert); });
   }
 
-  function mute(id) {
-    muted[id] = true;
+  function mute(alert) {
+    muted[episode(alert)] = true;
     try { window.sessionStorage.setItem("vaki.muted", JSON.stringify(muted)); } catch (e) { /* private mode */ }
     draw();
   }
@@ -155,7 +169,7 @@
     ringing.forEach(function (alert) {
       var item = document.createElement("li");
       item.setAttribute("data-alert-id", String(alert.id));
-      if (muted[alert.id]) { item.className = "muted"; }
+      if (isMuted(alert)) { item.className = "muted"; }
       var link = document.createElement("a");
       link.href = alert.url;
       link.textContent = alert.what + (alert.who ? " · " + alert.who : "");
@@ -168,19 +182,23 @@
       }
       var ack = button(words("acknowledge"), "ack", function () { acknowledge(alert.id, ack); });
       item.appendChild(ack);
-      if (!muted[alert.id]) {
-        item.appendChild(button(words("mute"), "secondary", function () { mute(alert.id); }));
+      if (!isMuted(alert)) {
+        item.appendChild(button(words("mute"), "secondary", function () { mute(alert); }));
       }
       list.appendChild(item);
     });
     banner.hidden = ringing.length === 0;
+    if (heading) {
+      heading.textContent = ringing.some(function (alert) { return alert.severity === "critical"; })
+        ? criticalHeading : words("unacknowledged");
+    }
     document.body.classList.toggle("ringing", audible().length > 0);
     if (!ringing.length) { document.title = baseTitle; }
   }
 
   function notify(alert) {
     if (!window.Notification || Notification.permission !== "granted") { return; }
-    try { if (window.sessionStorage.getItem("vaki.push") === key) { return; } } catch (e) { /* private mode */ }
+    try { if (window.sessionStorage.getItem("vaki.push") === words("push-key")) { return; } } catch (e) { /* private mode */ }
     try {
       var note = new Notification(alert.what, { body: alert.who + (alert.facts ? " · " + alert.facts : ""), tag: "vaki-alert-" + alert.id, requireInteraction: true });
       note.onclick = function () { window.focus(); window.location.assign(alert.url); };
@@ -188,12 +206,20 @@
   }
 
   function show(state) {
+    signedIn();
     ringing = state.ringing || [];
-    var fresh = ringing.filter(function (alert) { return !seen[alert.id]; });
-    ringing.forEach(function (alert) { seen[alert.id] = true; });
-    Object.keys(seen).forEach(function (id) {
-      if (!ringing.some(function (alert) { return String(alert.id) === id; })) { delete seen[id]; }
-    });
+    var fresh = ringing.filter(function (alert) { return !seen[episode(alert)]; });
+    ringing.forEach(function (alert) { seen[episode(alert)] = true; });
+    var now = {};
+    ringing.forEach(function (alert) { now[episode(alert)] = true; });
+    Object.keys(seen).forEach(function (id) { if (!now[id]) { delete seen[id]; } });
+    // Mutes of episodes no longer ringing are forgotten: the next one rings.
+    var kept = {};
+    Object.keys(muted).forEach(function (id) { if (now[id]) { kept[id] = true; } });
+    if (Object.keys(kept).length !== Object.keys(muted).length) {
+      muted = kept;
+      try { window.sessionStorage.setItem("vaki.muted", JSON.stringify(muted)); } catch (e) { /* private mode */ }
+    }
     if (fresh.length) {
       alarms += fresh.length;
       document.body.setAttribute("data-alarms", String(alarms));
@@ -205,21 +231,42 @@
       calls.textContent = String(state.calls || 0);
       calls.hidden = !state.calls;
     }
-    if (fresh.some(function (alert) { return !muted[alert.id]; })) { alarmSound(); }
+    if (fresh.some(function (alert) { return !isMuted(alert); })) { alarmSound(); lastRing = Date.now(); }
+  }
+
+  // Signed out (the session ended, the server restarted without it): this screen no longer
+  // hears alarms, and says so loudly until someone signs in again.
+  var signedOut = document.getElementById("signed-out");
+
+  function signedIn() {
+    if (signedOut) { signedOut.hidden = true; }
+  }
+
+  function lostSession() {
+    if (signedOut && signedOut.hidden) { signedOut.hidden = false; alarmSound(); lastRing = Date.now(); }
   }
 
   function fetchState() {
     return fetch("/console/live", { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (response) {
-        if (response.status === 401 || response.redirected) { return null; }
-        return response.json();
+        if (response.status === 401 || response.redirected) { lostSession(); return null; }
+        return response.ok ? response.json() : null;
       })
       .then(function (state) { if (state) { show(state); } })
-      .catch(function () { /* the next change or reconnect tries again */ });
+      .catch(function () { /* the next change, reconnect or re-fetch tries again */ });
   }
+  window.setInterval(fetchState, REFETCH_EVERY_MS);
 
+  var lastRing = 0;
   window.setInterval(function () {
-    if (audible().length) { alarmSound(); }
+    if (signedOut && !signedOut.hidden) { alarmSound(); lastRing = Date.now(); return; }
+    var loud = audible();
+    if (!loud.length) { return; }
+    var critical = loud.some(function (alert) { return alert.severity === "critical"; });
+    if (critical || Date.now() - lastRing >= RING_HIGH_EVERY_MS - RING_EVERY_MS / 2) {
+      alarmSound();
+      lastRing = Date.now();
+    }
   }, RING_EVERY_MS);
   var flashOn = false;
   window.setInterval(function () {

@@ -89,25 +89,56 @@
 
   function saveOutbox(items) { store.setItem(OUTBOX_NAME, JSON.stringify(items)); }
 
+  var sequence = 0;
+
   function queue(path, body) {
     var items = outbox();
-    items.push({ path: path, body: body });
+    var id = body && body.request_id ? String(body.request_id) : "q" + Date.now() + "-" + (sequence += 1);
+    items.push({ id: id, path: path, body: body });
     saveOutbox(items);
     return flush();
   }
 
-  // Sends what waits, oldest first; stops at the first failure and keeps the rest.
+  // Takes one item out of the outbox by its identity, wherever it now stands.
+  function unqueue(sent) {
+    saveOutbox(outbox().filter(function (item) { return !sameItem(item, sent); }));
+  }
+
+  function sameItem(a, b) {
+    if (a.id || b.id) { return a.id === b.id; }
+    return a.path === b.path && JSON.stringify(a.body) === JSON.stringify(b.body);
+  }
+
+  // A refusal that will never turn into a yes (a closed prompt, a malformed answer); a
+  // proxy's 403, 408 or 413 in a rolling deploy may, so those stay in the outbox.
+  var NEVER = [400, 404, 409, 410, 422];
+
+  // Sends what waits, oldest first; stops at the first failure and keeps the rest. One flush
+  // at a time: every caller shares the one under way, so nothing is taken out of the outbox
+  // while its request is still in flight.
+  var flushing = null;
+
   function flush() {
+    if (flushing) { return flushing; }
+    flushing = drain().then(function () { flushing = null; }, function (err) { flushing = null; throw err; });
+    return flushing;
+  }
+
+  function drain() {
     var items = outbox();
     if (items.length === 0 || !key) { return Promise.resolve(); }
-    return api("POST", items[0].path, items[0].body).then(function () {
-      saveOutbox(outbox().slice(1));
-      if (items[0].path === "/api/tablet/help") { helpReceived(items[0].body.request_id); }
-      return flush();
+    var item = items[0];
+    var help = item.path === "/api/tablet/help";
+    return api("POST", item.path, item.body).then(function () {
+      unqueue(item);
+      if (help) { helpReceived(item.body.request_id); }
+      return drain();
     }, function (err) {
-      if (err.status && err.status >= 400 && err.status < 500 && err.status !== 401 && err.status !== 429) {
-        saveOutbox(outbox().slice(1)); // the server will never take it (e.g. a closed prompt)
-        return flush();
+      // A call for help is never given up: it is tried again and the number to call shown.
+      if (help && err.status && err.status !== 401) { helpRefused(item.body.request_id); }
+      if (!help && err.status && NEVER.indexOf(err.status) >= 0) {
+        unqueue(item); // the server will never take it (e.g. a closed prompt)
+        return drain();
       }
       throw err;
     });
@@ -487,6 +518,17 @@
     renderHelp();
   }
 
+  // The server (or a proxy before it) refused the request: it is kept and tried again, and
+  // the resident is told at once that it is not sent and whom to call.
+  function helpRefused(id) {
+    var help = helpState();
+    if (help && help.id === id && !help.received && !help.refused) {
+      help.refused = true;
+      store.setItem(HELP_NAME, JSON.stringify(help));
+    }
+    renderHelp();
+  }
+
   function staffName(person) {
     var pattern = T["role_" + person.role] || "%(name)s";
     return fill(pattern, { name: person.name });
@@ -496,7 +538,7 @@
     var help = helpState();
     var waiting = helpWaiting();
     var fallback = fill(T.help_call_now, { number: S.emergency_number });
-    var late = help && !help.received && Date.now() - help.at >= SEND_GRACE_MS;
+    var late = help && !help.received && (help.refused || Date.now() - help.at >= SEND_GRACE_MS);
     // On every screen but the help screen itself, a request that is not sent is said plainly.
     $("help-pending").hidden = !(waiting && late) || state.screen === "help-sent";
     $("help-pending").textContent = T.help_not_sent + ". " + fallback;
@@ -505,7 +547,9 @@
     var text = $("help-sent-text");
     var screen = $("screen-help-sent");
     var status = state.home && state.home.help;
-    if (help.received || !waiting) {
+    // "Received" only when the server said so; a request not in the outbox and not
+    // received was never recorded, and is said to be not sent.
+    if (help.received) {
       screen.className = "screen centred help-received";
       var by = status && status.status === "acknowledged" && status.by;
       setText(heading, by ? fill(T.help_on_it, { who: staffName(status.by) }) : T.help_received);
