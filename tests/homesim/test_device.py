@@ -451,7 +451,9 @@ async def test_the_last_will_sets_the_device_offline(vaki: Vaki) -> None:
 
 
 async def test_mqtt5_falls_back_to_3_1_1_on_the_embedded_broker(settings: Settings) -> None:
-    """The embedded broker logs devices in from the database and speaks only MQTT 3.1.1."""
+    """The amqtt fallback (where Mosquitto is not installed) logs devices in from the
+    database and speaks only MQTT 3.1.1."""
+    settings.mqtt_embedded_broker = "amqtt"
     async with running_vaki(settings, None) as service:
         device_id, password = await service.provision(devices.DeviceKind.SCALE)
         impostor = service.device(device_id, "not-the-password", connect_timeout_s=2, **FAST)
