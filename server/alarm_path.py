@@ -36,6 +36,7 @@ background, each under a lease it renews, so a slow gateway never holds the next
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 
@@ -51,6 +52,10 @@ from server.wakes import Waker
 ALERTS_CHANNEL = "alerts"
 
 log = logging.getLogger(__name__)
+
+# Committed batches whose vital-sign and door rules could not be raised, kept to try again
+# (alarm events need no list: the database marks them until an alert is raised).
+RETRY_BATCHES = 1000
 
 
 def build_channels(settings: Settings) -> dict[str, alerts.Channel]:
@@ -99,6 +104,7 @@ class AlarmPipeline:
         self.escalation_wake = Waker("escalation", self.run_escalation, 2.0, clock=clock)
         self.rules_wake = Waker("rules-sweep", self.sweep, 60.0)
         self.alarms_wake = Waker("unhandled-alarms", self.sweep_alarms, 2.0)
+        self._retry: deque[devices.IngestedBatch] = deque()
         lifecycle.listen(self.publish_change)
         lifecycle.on_step_scheduled = self.wake_escalation
         escalation.on_step_scheduled = self.wake_escalation
@@ -122,28 +128,63 @@ class AlarmPipeline:
     async def on_batch(self, batch: devices.IngestedBatch) -> None:
         """A committed batch: raise its alarm events first, then what the other rules find.
 
-        A failure raises to the caller once both have been tried; an alarm event left
-        unhandled is raised by ``sweep_alarms`` within seconds.
+        An alarm event left unhandled is raised by ``sweep_alarms`` within seconds; a batch
+        whose other rules could not be raised is kept for ``sweep_alarms`` to try again.
         """
-        failed: Exception | None = None
         alarms = self.rules.event_alarms(batch)
         if alarms:
             try:
                 await self.lifecycle.raise_alerts(alarms)
-            except Exception as error:
-                log.exception("raising the alarm events of a batch failed")
-                failed = error
+            except Exception:
+                log.exception("raising the alarm events of a batch failed; the sweep will")
+        try:
+            await self._raise_rules(batch)
+        except Exception:
+            log.exception("raising the rules of a batch failed; trying again shortly")
+            self._keep(batch)
+
+    async def _raise_rules(self, batch: devices.IngestedBatch) -> None:
+        """What the rules other than the alarm events find in ``batch``."""
         candidates = await self.rules.on_batch(batch, event_alarms=False)
         if candidates:
             await self.lifecycle.raise_alerts(candidates)
-        if failed is not None:
-            raise failed
+
+    def _keep(self, batch: devices.IngestedBatch) -> None:
+        """Keep ``batch`` to try again; past RETRY_BATCHES the oldest is given up."""
+        if len(self._retry) >= RETRY_BATCHES:
+            lost = self._retry.popleft()
+            log.error(
+                "gave up raising the rules of a batch of %s readings and %s events",
+                len(lost.readings),
+                len(lost.events),
+            )
+        self._retry.append(batch)
+
+    @property
+    def batches_to_retry(self) -> int:
+        """Committed batches whose rules wait to be raised again."""
+        return len(self._retry)
 
     async def sweep_alarms(self) -> None:
-        """Raise the alarm events no alert was raised for (each marks its event handled)."""
-        stragglers = await self.rules.unhandled_alarms(utcnow())
-        if stragglers:
-            await self.lifecycle.raise_alerts(stragglers)
+        """Raise the alarm events no alert was raised for (each marks its event handled),
+        then try again the batches whose rules could not be raised."""
+        try:
+            stragglers = await self.rules.unhandled_alarms(utcnow())
+            if stragglers:
+                await self.lifecycle.raise_alerts(stragglers)
+        finally:
+            await self._retry_batches()
+
+    async def _retry_batches(self) -> None:
+        """Each kept batch once, oldest first, until one fails (the database still away)."""
+        for _ in range(len(self._retry)):
+            batch = self._retry.popleft()
+            try:
+                await self._raise_rules(batch)
+            except Exception:
+                log.exception("raising the rules of a kept batch failed again")
+                self._retry.append(batch)
+                return
 
     async def sweep(self) -> None:
         """Periodic checks: unhandled alarm events, silent devices, quiet homes.
