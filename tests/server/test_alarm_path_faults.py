@@ -1,6 +1,7 @@
 """The alarm path when a part of it fails: raising an alert fails on the database, a rule
 throws for another resident, an ack cannot be published, one alarm cannot be raised at
-all. Faults are made in the real database (a trigger that refuses alerts), not mocked."""
+all. Faults are made in the real database (a trigger that refuses alerts), not mocked, on
+SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -59,19 +60,38 @@ class Home:
             )
             return list(found.all())
 
-    async def refuse_alerts(self, when: str = "1") -> None:
+    async def refuse_alerts(self, when: str = "TRUE") -> None:
         """The database refuses to store an alert (for the alerts ``when`` names)."""
         async with self.engine.begin() as connection:
+            if self.engine.dialect.name == "sqlite":
+                await connection.execute(
+                    text(
+                        "CREATE TRIGGER refuse_alerts BEFORE INSERT ON alert "
+                        f"WHEN {when} BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"
+                    )
+                )
+                return
+            await connection.execute(
+                text(
+                    "CREATE FUNCTION refuse_alert() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                    f"BEGIN IF {when} THEN RAISE EXCEPTION 'could not write block'; END IF; "
+                    "RETURN NEW; END $$"
+                )
+            )
             await connection.execute(
                 text(
                     "CREATE TRIGGER refuse_alerts BEFORE INSERT ON alert "
-                    f"WHEN {when} BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"
+                    "FOR EACH ROW EXECUTE FUNCTION refuse_alert()"
                 )
             )
 
     async def heal(self) -> None:
         async with self.engine.begin() as connection:
-            await connection.execute(text("DROP TRIGGER refuse_alerts"))
+            if self.engine.dialect.name == "sqlite":
+                await connection.execute(text("DROP TRIGGER refuse_alerts"))
+                return
+            await connection.execute(text("DROP TRIGGER refuse_alerts ON alert"))
+            await connection.execute(text("DROP FUNCTION refuse_alert()"))
 
     async def age_events(self) -> None:
         """Let the events' grace time pass (they arrived a minute ago)."""
@@ -95,9 +115,9 @@ def panic(n: int) -> dict[str, Any]:
 
 
 async def build_home(
-    sqlite_url: str, publish: Callable[[str, bytes, int, bool], None] | None = None
+    database_url: str, publish: Callable[[str, bytes, int, bool], None] | None = None
 ) -> Home:
-    engine = create_engine(sqlite_url)
+    engine = create_engine(database_url)
     await upgrade_database(engine)
     sessions = session_factory(engine)
     residents: list[int] = []
@@ -136,8 +156,8 @@ async def build_home(
 
 
 @pytest.fixture
-async def home(sqlite_url: str) -> AsyncIterator[Home]:
-    built = await build_home(sqlite_url)
+async def home(database_url: str) -> AsyncIterator[Home]:
+    built = await build_home(database_url)
     try:
         yield built
     finally:
