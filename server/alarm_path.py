@@ -178,6 +178,8 @@ class AlarmPipeline:
     async def _retry_batches(self) -> None:
         """Each kept batch once, oldest first, until one fails (the database still away)."""
         for _ in range(len(self._retry)):
+            if not self._retry:  # the other sweep took the rest
+                return
             batch = self._retry.popleft()
             try:
                 await self._raise_rules(batch)
