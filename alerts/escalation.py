@@ -74,8 +74,11 @@ class _StepPlan:
     step: EscalationStep
     alert: Alert
     resident: Resident | None
-    policy: EscalationPolicy
+    # None only for a fallback step: the fallback needs no policy.
+    policy: EscalationPolicy | None
     tiers: dict[int, EscalationTier]
+    # The tier the step rings: its own, or the nearest one left after the policy was edited.
+    tier: EscalationTier | None
     # Whether the step names any channel that reaches a person (not the console alone).
     external: bool
     deliveries: list[Delivery]
@@ -280,19 +283,38 @@ class EscalationEngine:
                     )
                 ).all()
             }
-            tier = tiers.get(step.tier)
-            if policy is None or tier is None:
+            tier = _nearest_tier(tiers, step.tier) if policy is not None else None
+            if tier is not None and tier.position != step.tier:
+                log.warning(
+                    "alert %s: tier %s is gone from its policy; tier %s rings instead",
+                    alert.id,
+                    step.tier,
+                    tier.position,
+                )
+            if tier is None and step.kind != StepKind.FALLBACK:
+                # The policy or all its tiers are gone: never silence. The fallback is told
+                # now, and the step rings again later, when the policy may have tiers again.
                 step.status, step.done_at = StepStatus.DONE, now
                 alert.escalation = EscalationState.EXHAUSTED
+                following = _broken_following(step, now)
                 session.add_all(
-                    [step, alert, timeline(alert, "escalation_broken", now, tier=step.tier)]
+                    [
+                        step,
+                        alert,
+                        timeline(alert, "escalation_broken", now, tier=step.tier),
+                        *following,
+                    ]
                 )
                 await session.commit()
+                if self.on_step_scheduled is not None:
+                    for each in following:
+                        self.on_step_scheduled(each.due_at)
                 return None
             if step.kind == StepKind.FALLBACK:
                 recipients = await fallback_recipients(session, alert.team_id, self._fallback)
                 channels: list[str] = list(FALLBACK_CHANNELS)
             else:
+                assert tier is not None
                 recipients = await tier_recipients(
                     session, tier, team_id=alert.team_id, resident_id=alert.resident_id, now=now
                 )
@@ -307,6 +329,7 @@ class EscalationEngine:
             resident=resident,
             policy=policy,
             tiers=tiers,
+            tier=tier,
             external=any(channel != "console" for channel in channels),
             deliveries=deliveries,
             fresh=fresh,
@@ -345,7 +368,6 @@ class EscalationEngine:
         """Record the step's outcome, close it, and schedule what follows."""
         now = self._clock()
         step_id, alert_id = plan.step.id, plan.alert.id or 0
-        tier = plan.tiers[plan.step.tier]
         keys = [d.key for d in plan.deliveries]
         async with self._sessions() as session, session.begin():
             # Close the step only if it is still ours and still claimed: an acknowledgement
@@ -402,8 +424,9 @@ class EscalationEngine:
                         channels=sorted({d.channel for d in plan.deliveries}),
                     )
                 )
+                assert plan.tier is not None
                 following = self._following(
-                    plan, step=step, alert=alert, tier=tier, reached=reached, now=now
+                    plan, step=step, alert=alert, tier=plan.tier, reached=reached, now=now
                 )
                 if not reached:
                     session.add(timeline(alert, "nobody_reached", now, tier=step.tier))
@@ -445,6 +468,7 @@ class EscalationEngine:
                     due_at=now + wait,
                 )
             ]
+        assert plan.policy is not None
         if step.attempt < plan.policy.last_tier_repeats:
             return [
                 EscalationStep(
@@ -504,3 +528,33 @@ class EscalationEngine:
         if self.on_step_scheduled is not None:
             self.on_step_scheduled(now)
         await self._lifecycle.notify([change])
+
+
+def _nearest_tier(tiers: Mapping[int, EscalationTier], position: int) -> EscalationTier | None:
+    """The tier at ``position``, else the next one up, else the last (None without tiers)."""
+    if not tiers:
+        return None
+    above = [each for each in tiers if each >= position]
+    return tiers[min(above) if above else max(tiers)]
+
+
+def _broken_following(step: EscalationStep, now: datetime) -> list[EscalationStep]:
+    """After a step whose policy has no tier left: the fallback now, the step again later."""
+    assert step.alert_id is not None
+    return [
+        EscalationStep(
+            alert_id=step.alert_id,
+            kind=StepKind.FALLBACK,
+            round=step.round,
+            tier=step.tier,
+            attempt=step.attempt,
+            due_at=now,
+        ),
+        EscalationStep(
+            alert_id=step.alert_id,
+            round=step.round,
+            tier=step.tier,
+            attempt=step.attempt + 1,
+            due_at=now + REPEAT_FLOOR,
+        ),
+    ]

@@ -97,17 +97,28 @@ class AlertLifecycle:
         """Open an alert per new condition, or count a repeat on the open one.
 
         Up to RAISE_BATCH conditions share one transaction (a burst of missed check-ins is
-        not a burst of commits); a clash with another instance retries them one by one.
+        not a burst of commits); when a chunk fails, its conditions are retried one by one,
+        so one that cannot be raised holds back no other. Consoles hear of every alert
+        recorded; then, when any failed, ``AlertStateError`` names them.
         """
         changes: list[AlertChange] = []
-        for start in range(0, len(candidates), RAISE_BATCH):
-            chunk = candidates[start : start + RAISE_BATCH]
-            try:
-                changes += await self._raise_together(chunk)
-            except IntegrityError:
-                for candidate in chunk:
-                    changes += await self._raise_alone(candidate)
-        await self.notify(changes)
+        failed: list[str] = []
+        try:
+            for start in range(0, len(candidates), RAISE_BATCH):
+                chunk = candidates[start : start + RAISE_BATCH]
+                try:
+                    changes += await self._raise_together(chunk)
+                except Exception:
+                    for candidate in chunk:
+                        try:
+                            changes += await self._raise_alone(candidate)
+                        except Exception:
+                            log.exception("could not raise alert %s", candidate.dedupe_key)
+                            failed.append(candidate.dedupe_key)
+        finally:
+            await self.notify(changes)
+        if failed:
+            raise AlertStateError(f"could not raise {len(failed)} alerts: {', '.join(failed)}")
         return changes
 
     async def _raise_alone(self, candidate: AlertCandidate) -> list[AlertChange]:

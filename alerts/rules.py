@@ -7,6 +7,7 @@ get ``DEFAULT_RULES``. Event alarms (panic, fall, ...) are not configurable: the
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -24,6 +25,8 @@ from alerts.models import Alert, AlertRule, AlertSeverity, AlertStatus
 from alerts.silence import silences
 from care import Resident, ResidentTeam
 from devices import CommittedEvent, CommittedReading, Device, Event, IngestedBatch, Reading
+
+log = logging.getLogger(__name__)
 
 CRITICAL, HIGH, NORMAL, TECHNICAL = (s.value for s in AlertSeverity)
 
@@ -140,9 +143,18 @@ class RuleEngine:
                 del effective[(row.kind, row.subject)]
         return list(effective.values())
 
-    async def on_batch(self, batch: IngestedBatch) -> list[AlertCandidate]:
-        """Alarms in one committed batch of readings and events."""
-        candidates = [c for event in batch.events if (c := event_alarm(event))]
+    @staticmethod
+    def event_alarms(batch: IngestedBatch) -> list[AlertCandidate]:
+        """The alarm events of one committed batch, as the alerts they raise."""
+        return [c for event in batch.events if (c := event_alarm(event))]
+
+    async def on_batch(
+        self, batch: IngestedBatch, *, event_alarms: bool = True
+    ) -> list[AlertCandidate]:
+        """Alarms in one committed batch of readings and events (without its alarm events
+        when ``event_alarms`` is false). A rule that fails for one resident is logged and
+        the others are still evaluated."""
+        candidates = self.event_alarms(batch) if event_alarms else []
         residents = {r.resident_id for r in batch.readings if r.resident_id is not None} | {
             e.resident_id
             for e in batch.events
@@ -159,7 +171,16 @@ class RuleEngine:
                 readings = [r for r in batch.readings if r.resident_id == resident_id]
                 events = [e for e in batch.events if e.resident_id == resident_id]
                 for rule in rules:
-                    found = await self._apply(session, rule, resident, readings, events)
+                    try:
+                        found = await self._apply(session, rule, resident, readings, events)
+                    except Exception:
+                        log.exception(
+                            "rule %s/%s failed for resident %s",
+                            rule.kind,
+                            rule.subject,
+                            resident_id,
+                        )
+                        continue
                     candidates.extend(found)
         return candidates
 

@@ -18,10 +18,11 @@ def device_topic(device_id: str, channel: str) -> str:
 
 
 # What devices publish; the server subscribes to exactly these (never to its own ack/cmd).
-# Events come on a connection of their own (the alarm lane), so a panic never waits at the
-# broker behind thousands of readings.
-MAIN_CHANNELS = ("reading", "status", "raw/+")
-ALARM_CHANNELS = ("event",)
+# Events and raw payloads (a Zigbee2MQTT smoke, panic or water-leak state is one) come on a
+# connection of their own (the alarm lane), so an alarm never waits at the broker behind
+# thousands of readings.
+MAIN_CHANNELS = ("reading", "status")
+ALARM_CHANNELS = ("event", "raw/+")
 DEVICE_CHANNELS = MAIN_CHANNELS + ALARM_CHANNELS
 
 

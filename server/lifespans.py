@@ -236,8 +236,8 @@ def _ingest_workers(runtime: Runtime) -> IngestWorkers | None:
 async def open_ingestion(runtime: Runtime) -> AsyncIterator[None]:
     """Connect the MQTT links and the ingestion writer behind them.
 
-    Two links: the main one for readings, status and raw payloads, and the alarm lane for
-    events, so a panic never queues at the broker behind readings (see ``lane_plan`` for
+    Two links: the main one for readings and status, and the alarm lane for events and raw
+    payloads, so a panic never queues at the broker behind readings (see ``lane_plan`` for
     what is shared between instances). Each link keeps
     reconnecting while the broker is away; the writer acks nothing it has not committed, so
     whatever is in flight at shutdown is redelivered by the broker.

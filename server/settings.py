@@ -136,7 +136,9 @@ class Settings(BaseSettings):
         description="How long one PostgreSQL statement may run (0: no limit).",
     )
     escalation_sweep_s: float = Field(
-        default=2.0, gt=0, description="How often due escalation steps are looked for."
+        default=2.0,
+        gt=0,
+        description="How often due escalation steps and unhandled alarm events are looked for.",
     )
     rules_sweep_s: float = Field(
         default=60.0, gt=0, description="How often silent devices and quiet homes are checked."

@@ -214,18 +214,22 @@ class Ingestor(_Planning):
             readings, events = await store_plan(connection, plan, self.dead_letters_per_device)
         BATCH_SECONDS.observe(time.perf_counter() - started)
         # Committed: now, and only now, the broker and the devices may forget these (and a
-        # batch retried after a failed commit still recognises the echoes it holds).
+        # batch retried after a failed commit still recognises the echoes it holds). Nothing
+        # from here on may fail the batch: a retry would find duplicates and tell no one.
         self._cleared.difference_update(plan.echoes)
-        for message in batch:
-            self._ack_broker(message)
-        for device_id, ids in plan.acks.items():
-            self._publish(
-                device_topic(device_id, "ack"), json.dumps({"ids": ids}).encode(), 0, False
-            )
         self._unreadable.record(plan.unreadable_raised)
-        for topic in plan.retained_to_clear:
-            self._cleared.add(topic)
-            self._publish(topic, b"", 1, True)
+        try:
+            for message in batch:
+                self._ack_broker(message)
+            for device_id, ids in plan.acks.items():
+                self._publish(
+                    device_topic(device_id, "ack"), json.dumps({"ids": ids}).encode(), 0, False
+                )
+            for topic in plan.retained_to_clear:
+                self._cleared.add(topic)
+                self._publish(topic, b"", 1, True)
+        except Exception:  # the devices resend what was not acked; it is stored once
+            log.exception("acknowledging a committed batch failed")
         self.committed_messages += len(batch)
         HANDLED.inc(len(batch))
         COMMITTED.labels("reading").inc(len(readings))

@@ -951,3 +951,83 @@ async def test_a_delivery_a_crash_left_sending_is_not_sent_again_and_the_next_ti
     rows = {n.idempotency_key: n for n in await notifications(sessions)}
     assert rows[key(alert_id, 2, 1, helga)].status == "unknown"
     assert rows[key(alert_id, 3, 1, jon)].status == "sent"
+
+
+async def test_a_policy_edited_while_an_alert_escalates_rings_on_at_the_nearest_tier(
+    sessions: async_sessionmaker[AsyncSession], mailbox: tuple[Mailbox, int]
+) -> None:
+    box, port = mailbox
+    world = await build_world(sessions, last_tier_repeats=1)
+    await add_tiers(
+        sessions,
+        world,
+        TierSpec(60, [staff(world, "anna")]),
+        TierSpec(60, [staff(world, "helga")]),
+        TierSpec(60, [staff(world, "jon")]),
+    )
+    jon = world.staff["jon"]
+    clock = Clock()
+    lifecycle, engine = build_engine(sessions, clock, port, "vaki-a")
+    (raised,) = await lifecycle.raise_alerts([panic(world)])
+    alert_id = raised.alert_id
+    assert await engine.run_due() == 1
+    # Tier 2 is pending when a coordinator saves the policy with one tier only: the editor
+    # deletes and re-inserts the tiers.
+    async with sessions() as session, session.begin():
+        await alerts.save_policy(
+            session,
+            world.team_id,
+            alerts.PolicySpec(
+                name="Default",
+                tiers=[alerts.TierSpec(60, [staff(world, "jon")], ["email"])],
+                last_tier_repeats=1,
+            ),
+        )
+    clock.move(seconds=60)
+    # Tier 2 is gone: the nearest tier left (the new tier 1) rings, and, every tier having
+    # been tried, the fallback is told and the tier rings again after its timeout.
+    assert await engine.run_due() == 2
+    assert mails(box)[-1] == ("jon@vaki.example", key(alert_id, 2, 1, jon))
+    assert (await load_alert(sessions, alert_id)).escalation == "exhausted"
+    clock.move(seconds=60)
+    assert await engine.run_due() == 2
+    assert mails(box)[-1] == ("jon@vaki.example", key(alert_id, 2, 2, jon))
+    assert [r for r, _ in mails(box)] == [
+        "anna@vaki.example",
+        "jon@vaki.example",
+        "jon@vaki.example",
+    ]
+    pending = [s for s in await steps(sessions, alert_id) if s.status == "pending"]
+    assert [(s.kind, s.tier, s.attempt) for s in pending] == [("notify", 2, 3)]
+
+
+async def test_a_policy_left_without_tiers_tells_the_fallback_and_rings_again(
+    sessions: async_sessionmaker[AsyncSession], mailbox: tuple[Mailbox, int]
+) -> None:
+    box, port = mailbox
+    world = await build_world(sessions, last_tier_repeats=1)
+    clock = Clock()
+    lifecycle = alerts.AlertLifecycle(sessions, clock=clock)
+    engine = alerts.EscalationEngine(
+        sessions,
+        lifecycle,
+        {"email": alerts.EmailChannel("127.0.0.1", port, sender="vaki@vaki.example")},
+        clock=clock,
+        instance="vaki-a",
+        fallback=alerts.parse_fallback_contacts("vakt@fjallabyggd.example"),
+    )
+    # The team's policy has no tier at all when the alert is raised.
+    (raised,) = await lifecycle.raise_alerts([panic(world)])
+    alert_id = raised.alert_id
+    assert await engine.run_due() == 1
+    assert [r for r, _ in mails(box)] == ["vakt@fjallabyggd.example"]
+    kinds = [e.kind for e in await timeline(sessions, alert_id)]
+    assert "escalation_broken" in kinds
+    assert kinds[-1] == "fallback_notified"
+    # The step rings again later; by then the policy has a tier, and it is told.
+    await add_tiers(sessions, world, TierSpec(120, [staff(world, "anna")]))
+    clock.move(seconds=59)
+    assert await engine.run_due() == 0
+    clock.move(seconds=1)
+    assert await engine.run_due() == 2
+    assert ("anna@vaki.example", key(alert_id, 1, 2, world.staff["anna"])) in mails(box)
