@@ -886,7 +886,7 @@ def test_the_document_tables_match_the_type_tables() -> None:
 
 def test_the_document_states_the_limits_and_the_raw_id_rule() -> None:
     doc = DOC.read_text(encoding="utf-8")
-    assert f"| payload size | 64 KiB ({MAX_PAYLOAD_BYTES:,} bytes) on every topic |" in doc
+    assert f"| payload size | 64 KiB ({MAX_PAYLOAD_BYTES:,} bytes) on every topic" in doc
     assert f"| items in one batch | {MAX_BATCH} |" in doc
     assert f"more than **{CLOCK_SKEW_LIMIT.seconds // 60} minutes** apart" in doc
     example = bytes.fromhex("048e005b006c004700")

@@ -17,7 +17,8 @@ from tests.web.conftest import PASSWORD, Console, hidden, make_world, set_sessio
 # Reachable without signing in, each for a reason: signing in itself, probes for the
 # orchestrator, the API description, static files, the front page that says what this
 # is, and the resident's tablet (it proves itself with its device key, not as staff).
-PUBLIC = ("/login", "/healthz", "/readyz", "/metrics", "/schema", "/static", "/")
+# A FHIR client reads the CapabilityStatement before it authenticates (it names no resident).
+PUBLIC = ("/login", "/healthz", "/readyz", "/metrics", "/schema", "/static", "/fhir/metadata", "/")
 TABLET = ("/tablet", "/api/tablet")
 
 

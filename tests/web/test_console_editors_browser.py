@@ -94,7 +94,9 @@ async def test_the_editors_and_the_access_log_work_and_pass_axe(
         await expect(page.locator("#coverage-gaps")).to_contain_text("Nobody is on call on:")
         await expect(page.locator("ul.gaps").first).to_contain_text("Monday 00:00–24:00")
         # The saved policy's first tier reaches whoever is on call: now nobody on Mondays.
-        await expect(page.locator("section").first).to_contain_text("Tier 1: nobody is on call")
+        await expect(page.locator("main section").first).to_contain_text(
+            "Tier 1: nobody is on call"
+        )
         assert await serious_violations(page) == []
 
         await page.goto(f"{server.url}{resident}/access-log")
