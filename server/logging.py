@@ -17,6 +17,7 @@ _NOISY = (
     "transitions",
     "apscheduler.scheduler",
     "apscheduler.executors",
+    "mail.log",  # the demo's local mail sink tells of every connection
 )
 
 
