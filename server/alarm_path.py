@@ -40,7 +40,6 @@ from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from litestar.channels import ChannelsPlugin
 
 import alerts
@@ -90,7 +89,6 @@ class AlarmPipeline:
         lifecycle: alerts.AlertLifecycle,
         rules: alerts.RuleEngine,
         escalation: alerts.EscalationEngine,
-        scheduler: AsyncIOScheduler,
         live: ChannelsPlugin | None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
@@ -98,7 +96,6 @@ class AlarmPipeline:
         self.lifecycle = lifecycle
         self.rules = rules
         self.escalation = escalation
-        self._scheduler = scheduler
         self._live = live
         self.clock = clock
         self.escalation_wake = Waker("escalation", self.run_escalation, 2.0, clock=clock)

@@ -23,7 +23,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -55,14 +54,12 @@ class CheckinPipeline:
         *,
         service: alerts.CheckinService,
         lifecycle: alerts.AlertLifecycle,
-        scheduler: AsyncIOScheduler,
         link: Callable[[], devices.MqttLink | None],
         call_timeout: timedelta,
     ) -> None:
         """Connect the parts; nothing runs before ``start``."""
         self.service = service
         self.lifecycle = lifecycle
-        self._scheduler = scheduler
         self._link = link
         self._call_timeout = call_timeout
         self._running = asyncio.Lock()

@@ -371,7 +371,6 @@ async def open_alarms(runtime: Runtime) -> AsyncIterator[None]:
             deadline_s=settings.notify_deadline_s,
             fallback=alerts.parse_fallback_contacts(settings.escalation_fallback),
         ),
-        scheduler=runtime.scheduler,
         live=runtime.live,
         clock=clock,
     )
@@ -409,7 +408,6 @@ async def open_checkins(runtime: Runtime) -> AsyncIterator[None]:
     pipeline = CheckinPipeline(
         service=alerts.CheckinService(runtime.sessions, clock=runtime.alarms.clock),
         lifecycle=runtime.alarms.lifecycle,
-        scheduler=runtime.scheduler,
         link=lambda: runtime.mqtt,
         call_timeout=timedelta(minutes=settings.call_request_timeout_min),
     )

@@ -10,7 +10,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -72,7 +71,6 @@ async def home(sqlite_url: str) -> AsyncIterator[Home]:
         lifecycle=lifecycle,
         rules=alerts.RuleEngine(sessions),
         escalation=alerts.EscalationEngine(sessions, lifecycle, {}),
-        scheduler=AsyncIOScheduler(),
         live=None,
     )
     ingestor = devices.Ingestor(engine, ack=lambda _message: None, publish=lambda *_args: None)

@@ -14,7 +14,6 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel import col, select
@@ -144,7 +143,6 @@ async def build_home(
         lifecycle=lifecycle,
         rules=alerts.RuleEngine(sessions),
         escalation=alerts.EscalationEngine(sessions, lifecycle, {}),
-        scheduler=AsyncIOScheduler(),
         live=None,
     )
     ingestor = devices.Ingestor(

@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -130,7 +129,6 @@ async def test_a_day_across_the_spring_dst_change(
     pipeline = CheckinPipeline(
         service=alerts.CheckinService(sessions, clock=clock),
         lifecycle=lifecycle,
-        scheduler=AsyncIOScheduler(timezone="UTC"),
         link=lambda: link,
         call_timeout=timedelta(minutes=10),
     )

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import select
@@ -53,7 +52,6 @@ async def test_a_failed_answer_is_applied_again_before_the_window_closes(
     pipeline = CheckinPipeline(
         service=service,
         lifecycle=alerts.AlertLifecycle(sessions, clock=lambda: now),
-        scheduler=AsyncIOScheduler(timezone="UTC"),
         link=lambda: None,
         call_timeout=timedelta(minutes=10),
     )
